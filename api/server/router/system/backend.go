@@ -1,0 +1,22 @@
+package system
+
+import (
+	"context"
+	"time"
+
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/system"
+
+	"github.com/berth-engine/berth/api/types/filters"
+	"github.com/berth-engine/berth/api/types/sysinfo"
+)
+
+// Backend is what the system routes need of the daemon.
+type Backend interface {
+	SystemInfo(ctx context.Context) (*sysinfo.Info, error)
+	SystemVersion(ctx context.Context) system.VersionResponse
+	// SubscribeToEvents returns the past events since `since` that pass f,
+	// a channel of the ones to come (closed if the subscriber lags too far),
+	// and a function that ends the subscription.
+	SubscribeToEvents(since, until time.Time, f filters.Args) ([]events.Message, <-chan events.Message, func(), error)
+}
