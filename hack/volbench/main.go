@@ -36,6 +36,9 @@ type daemon struct {
 
 func (d *daemon) start() (time.Duration, error) {
 	d.sock = filepath.Join(d.dir, "berth.sock")
+	if err := os.WriteFile(filepath.Join(d.dir, "daemon.json"), []byte("{}\n"), 0o644); err != nil {
+		return 0, err
+	}
 	d.cmd = exec.Command(d.bin,
 		"--host", "unix://"+d.sock,
 		"--data-root", filepath.Join(d.dir, "root"),

@@ -104,3 +104,33 @@ func TestUpdateAfterClose(t *testing.T) {
 		t.Fatalf("err = %v, want ErrClosed", err)
 	}
 }
+
+// TestBatchesShareCommits checks that parallel writers are grouped: far
+// fewer transactions than writers.
+func TestBatchesShareCommits(t *testing.T) {
+	db := openDB(t)
+	c := New(db)
+	defer c.Close()
+	st := db.Stats()
+	before := st.TxStats.GetWrite()
+	var wg sync.WaitGroup
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for j := 0; j < 10; j++ {
+				c.Update(func(tx *bolt.Tx) error {
+					b, _ := tx.CreateBucketIfNotExists([]byte("b"))
+					return b.Put([]byte(fmt.Sprint(i, "-", j)), nil)
+				})
+			}
+		}(i)
+	}
+	wg.Wait()
+	st = db.Stats()
+	txs := st.TxStats.GetWrite() - before
+	if txs >= 640 {
+		t.Fatalf("%d write transactions for 640 updates: nothing was batched", txs)
+	}
+	t.Logf("640 updates in %d transactions", txs)
+}

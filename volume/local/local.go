@@ -59,12 +59,15 @@ func New(root string) (*Driver, []string, error) {
 		return nil, nil, fmt.Errorf("local volume driver: %w", err)
 	}
 	d := &Driver{root: root, mounts: map[string]map[string]struct{}{}}
-	stale, err := mountinfo.GetMounts(mountinfo.PrefixFilter(root + "/"))
+	stale, err := mountinfo.GetMounts(mountinfo.PrefixFilter(root))
 	if err != nil {
 		return nil, nil, fmt.Errorf("local volume driver: reading mounts: %w", err)
 	}
 	var fixed []string
 	for _, m := range stale {
+		if m.Mountpoint == root {
+			continue // the volumes directory may be a filesystem of its own
+		}
 		if err := mount.Unmount(m.Mountpoint); err != nil {
 			return nil, nil, fmt.Errorf("local volume driver: unmounting stale %s: %w", m.Mountpoint, err)
 		}
