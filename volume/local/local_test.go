@@ -28,7 +28,7 @@ func TestValidate(t *testing.T) {
 		t.Errorf("path-like name: hint missing: %v", err)
 	}
 	cases := map[string]map[string]string{
-		`invalid option: "size"`:           {"size": "1g"},
+		`invalid option: "size"`:            {"size": "1g"},
 		`missing required option: "device"`: {"type": "tmpfs"},
 		`missing required option: "type"`:   {"device": "/dev/sda1"},
 	}
