@@ -11,13 +11,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 
-	"github.com/containerd/continuity/fs"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/sys/mount"
 	"github.com/moby/sys/mountinfo"
@@ -207,13 +208,35 @@ func (d *Driver) Mounted(name string) bool {
 	return ok
 }
 
-// Size is the disk space the volume's data takes, hard links counted once.
+// Size is the size of the volume's data as Docker reports it: the apparent
+// sizes of its regular files, each hard-linked inode counted once.
 func (d *Driver) Size(ctx context.Context, name string) (int64, error) {
-	u, err := fs.DiskUsage(ctx, d.Path(name))
-	if err != nil {
-		return 0, err
-	}
-	return u.Size, nil
+	var size int64
+	seen := map[uint64]bool{}
+	err := filepath.WalkDir(d.Path(name), func(_ string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !e.Type().IsRegular() {
+			return nil
+		}
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+			if seen[st.Ino] {
+				return nil
+			}
+			seen[st.Ino] = true
+		}
+		size += info.Size()
+		return nil
+	})
+	return size, err
 }
 
 // hidePassword keeps CIFS-style passwords out of error messages and logs.

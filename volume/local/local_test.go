@@ -51,7 +51,7 @@ func TestCreateIsIdempotentAndRemoveCleans(t *testing.T) {
 		t.Fatalf("list = %v", names)
 	}
 	os.WriteFile(filepath.Join(d.Path("v"), "f"), make([]byte, 8192), 0o644)
-	if n, err := d.Size(t.Context(), "v"); err != nil || n < 8192 {
+	if n, err := d.Size(t.Context(), "v"); err != nil || n != 8192 {
 		t.Fatalf("size = %d, %v", n, err)
 	}
 	if err := d.Remove("v"); err != nil {
@@ -84,5 +84,40 @@ func TestStaleMountsUnmountedAtStart(t *testing.T) {
 	// The mount is gone, so the data directory can be removed.
 	if err := d.Remove("v"); err != nil {
 		t.Fatalf("remove after stale unmount: %v", err)
+	}
+}
+
+func TestBindOptionMountsHostDirectory(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root")
+	}
+	host := t.TempDir()
+	d, _, _ := New(t.TempDir())
+	opts := map[string]string{"type": "none", "o": "bind", "device": host}
+	if err := d.Validate("b", opts); err != nil {
+		t.Fatal(err)
+	}
+	d.Create("b", opts)
+	path, err := d.Mount("b", opts, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(path, "hello"), []byte("hi"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Unmount("b", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(host, "hello")); err != nil || string(b) != "hi" {
+		t.Fatalf("write through the bind volume did not reach the host directory: %q %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(d.Path("b"), "hello")); !os.IsNotExist(err) {
+		t.Fatal("still mounted after the last unmount")
+	}
+	if err := d.Remove("b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(host, "hello")); err != nil {
+		t.Fatal("removing the volume deleted the host directory's content")
 	}
 }
