@@ -80,23 +80,36 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Serve serves on every listener until Shutdown, and returns the first
 // serving error other than a clean close.
 func (s *Server) Serve(listeners []net.Listener) error {
-	errc := make(chan error, len(listeners))
-	for _, l := range listeners {
-		srv := &http.Server{
+	// Register every server before serving any, so that a concurrent
+	// Shutdown either sees them all or none; an http.Server shut down before
+	// its Serve returns ErrServerClosed at once.
+	s.mu.Lock()
+	select {
+	case <-s.closing:
+		s.mu.Unlock()
+		return nil
+	default:
+	}
+	servers := make([]*http.Server, len(listeners))
+	for i := range listeners {
+		servers[i] = &http.Server{
 			Handler:           s.handler,
 			ReadHeaderTimeout: 30 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return s.base },
 		}
-		s.mu.Lock()
-		s.servers = append(s.servers, srv)
-		s.mu.Unlock()
-		go func(l net.Listener) {
+	}
+	s.servers = append(s.servers, servers...)
+	s.mu.Unlock()
+
+	errc := make(chan error, len(listeners))
+	for i, l := range listeners {
+		go func(srv *http.Server, l net.Listener) {
 			err := srv.Serve(l)
 			if errors.Is(err, http.ErrServerClosed) {
 				err = nil
 			}
 			errc <- err
-		}(l)
+		}(servers[i], l)
 	}
 	var first error
 	for range listeners {
@@ -111,8 +124,8 @@ func (s *Server) Serve(listeners []net.Listener) error {
 // Shutdown stops accepting, ends streaming requests, and waits for the
 // requests in flight to finish or ctx to expire.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.closeOnce.Do(func() { close(s.closing) })
 	s.mu.Lock()
+	s.closeOnce.Do(func() { close(s.closing) })
 	servers := s.servers
 	s.mu.Unlock()
 	var first error

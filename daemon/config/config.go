@@ -1,6 +1,24 @@
 // Package config is berthd's configuration: the Config struct whose fields
-// are both command-line flags and daemon.json keys, under the same names.
+// are both command-line flags and daemon.json keys under the same names, and
+// the rules that merge the two (defaults, then flags, then the file, with a
+// setting given by both being an error, as in dockerd).
 package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/berth-engine/berth/daemon/listeners"
+)
 
 // Defaults.
 const (
@@ -10,10 +28,15 @@ const (
 	DefaultConfigFile = "/etc/berth/daemon.json"
 	DefaultPidfile    = "/run/berth.pid"
 	DefaultGroup      = "berth"
+	DefaultLogLevel   = "info"
 )
 
-// Config is berthd's configuration. The json tag of each field is both its
-// daemon.json key and its flag name.
+// logLevels are the accepted values of log-level.
+var logLevels = []string{"debug", "info", "warn", "error", "fatal"}
+
+// Config is berthd's configuration. The json tag of each field is its
+// daemon.json key and, for all but the repeatable hosts and labels (flags
+// --host and --label), its flag name too.
 type Config struct {
 	Hosts       []string `json:"hosts,omitempty"`
 	DataRoot    string   `json:"data-root,omitempty"`
@@ -27,6 +50,12 @@ type Config struct {
 	Labels      []string `json:"labels,omitempty"`
 }
 
+// reloadable are the keys a reload applies live; the others need a restart.
+var reloadable = []string{"max-volumes", "log-level", "debug", "labels"}
+
+// keyAnnotation marks a flag whose daemon.json key differs from its name.
+const keyAnnotation = "berth.config-key"
+
 // Default returns the configuration berthd runs with when nothing is set.
 func Default() *Config {
 	return &Config{
@@ -35,6 +64,174 @@ func Default() *Config {
 		ExecRoot: DefaultExecRoot,
 		Pidfile:  DefaultPidfile,
 		Group:    DefaultGroup,
-		LogLevel: "info",
+		LogLevel: DefaultLogLevel,
 	}
+}
+
+// InstallFlags binds c's fields to flags on fs; c's current values are the
+// defaults shown in --help.
+func InstallFlags(fs *pflag.FlagSet, c *Config) {
+	fs.StringArrayVarP(&c.Hosts, "host", "H", c.Hosts, "Daemon socket to listen on: unix:///path, tcp://host:port, fd:// or fd://N (repeatable)")
+	fs.StringVar(&c.DataRoot, "data-root", c.DataRoot, "Root directory of persistent state")
+	fs.StringVar(&c.ExecRoot, "exec-root", c.ExecRoot, "Root directory of execution state")
+	fs.StringVar(&c.Pidfile, "pidfile", c.Pidfile, "Path of the daemon's pid file")
+	fs.StringVar(&c.Group, "group", c.Group, "Group owning the unix sockets (mode 0660)")
+	fs.BoolVar(&c.InsecureTCP, "insecure-tcp", c.InsecureTCP, "Allow tcp:// hosts: the API is then unauthenticated and unencrypted")
+	fs.IntVar(&c.MaxVolumes, "max-volumes", c.MaxVolumes, "Maximum number of volumes (0 = unlimited)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "Log level: "+strings.Join(logLevels, ", "))
+	fs.BoolVarP(&c.Debug, "debug", "D", c.Debug, "Debug logging (same as --log-level=debug)")
+	fs.StringArrayVar(&c.Labels, "label", c.Labels, "Engine label key=value (repeatable)")
+	_ = fs.SetAnnotation("host", keyAnnotation, []string{"hosts"})
+	_ = fs.SetAnnotation("label", keyAnnotation, []string{"labels"})
+}
+
+// Load returns base (the defaults with the command-line flags applied, i.e.
+// the Config InstallFlags bound to flags) merged with the daemon.json at
+// file, and validated. A missing file is no configuration unless required
+// (the user named it). Berthd calls Load at start and again on SIGHUP, so
+// the same rules hold for a reload.
+func Load(base Config, flags *pflag.FlagSet, file string, required bool) (Config, error) {
+	cfg := base
+	cfg.Hosts = slices.Clone(base.Hosts)
+	cfg.Labels = slices.Clone(base.Labels)
+
+	b, err := os.ReadFile(file)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && !required:
+		b = nil
+	case err != nil:
+		return Config{}, fmt.Errorf("reading configuration file: %w", err)
+	}
+	if len(bytes.TrimSpace(b)) > 0 {
+		if err := merge(&cfg, b, flags); err != nil {
+			return Config{}, fmt.Errorf("configuration file %s: %w", file, err)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// merge decodes daemon.json b over cfg after refusing unknown keys and keys
+// also set by a flag.
+func merge(cfg *Config, b []byte, flags *pflag.FlagSet) error {
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("malformed JSON: %w", err)
+	}
+	known := Keys()
+	var unknown []string
+	for k := range raw {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return fmt.Errorf("the following directives don't match any configuration option: %s", strings.Join(unknown, ", "))
+	}
+	var conflicts []string
+	flags.Visit(func(f *pflag.Flag) {
+		key := f.Name
+		if a := f.Annotations[keyAnnotation]; len(a) == 1 {
+			key = a[0]
+		}
+		if v, ok := raw[key]; ok {
+			conflicts = append(conflicts, fmt.Sprintf("%s: (from flag: %v, from file: %v)", key, flagValue(f), v))
+		}
+	})
+	if len(conflicts) > 0 {
+		slices.Sort(conflicts)
+		return fmt.Errorf("the following directives are specified both as a flag and in the configuration file: %s", strings.Join(conflicts, ", "))
+	}
+	if err := json.Unmarshal(b, cfg); err != nil {
+		return fmt.Errorf("invalid value: %w", err)
+	}
+	return nil
+}
+
+// flagValue prints a flag's value the way the file's value prints: pflag
+// shows arrays as "[a,b]", JSON arrays print as "[a b]".
+func flagValue(f *pflag.Flag) string {
+	if sv, ok := f.Value.(pflag.SliceValue); ok {
+		return fmt.Sprint(sv.GetSlice())
+	}
+	return f.Value.String()
+}
+
+// Validate checks values a flag or the file may have got wrong.
+func (c Config) Validate() error {
+	if len(c.Hosts) == 0 {
+		return errors.New("no hosts to listen on")
+	}
+	for _, h := range c.Hosts {
+		addr, err := listeners.ParseHost(h)
+		if err != nil {
+			return err
+		}
+		if addr.Proto == "tcp" && !c.InsecureTCP {
+			return fmt.Errorf("refusing to listen on %s: tcp hosts need insecure-tcp until TLS is supported (the API would be unauthenticated and unencrypted)", h)
+		}
+	}
+	for _, p := range [][2]string{{"data-root", c.DataRoot}, {"exec-root", c.ExecRoot}, {"pidfile", c.Pidfile}} {
+		if !filepath.IsAbs(p[1]) {
+			return fmt.Errorf("invalid %s %q: must be an absolute path", p[0], p[1])
+		}
+	}
+	if c.MaxVolumes < 0 {
+		return fmt.Errorf("invalid max-volumes %d: must be 0 (unlimited) or more", c.MaxVolumes)
+	}
+	if !slices.Contains(logLevels, c.LogLevel) {
+		return fmt.Errorf("invalid log-level %q: must be one of %s", c.LogLevel, strings.Join(logLevels, ", "))
+	}
+	for _, l := range c.Labels {
+		if k, _, ok := strings.Cut(l, "="); !ok || k == "" {
+			return fmt.Errorf("invalid label %q: must be key=value", l)
+		}
+	}
+	return nil
+}
+
+// Level is the log level in force: debug wins over log-level.
+func (c Config) Level() string {
+	if c.Debug {
+		return "debug"
+	}
+	return c.LogLevel
+}
+
+// Reload returns cur with the reloadable settings of next applied, and the
+// keys whose change next asks for but which only take effect on restart.
+func Reload(cur, next Config) (Config, []string) {
+	out := cur
+	var ignored []string
+	cv, nv, ov := reflect.ValueOf(cur), reflect.ValueOf(next), reflect.ValueOf(&out).Elem()
+	for i := range cv.NumField() {
+		key := jsonKey(cv.Type().Field(i))
+		if reflect.DeepEqual(cv.Field(i).Interface(), nv.Field(i).Interface()) {
+			continue
+		}
+		if slices.Contains(reloadable, key) {
+			ov.Field(i).Set(nv.Field(i))
+		} else {
+			ignored = append(ignored, key)
+		}
+	}
+	return out, ignored
+}
+
+// Keys are the daemon.json keys.
+func Keys() []string {
+	t := reflect.TypeFor[Config]()
+	keys := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		keys = append(keys, jsonKey(t.Field(i)))
+	}
+	return keys
+}
+
+func jsonKey(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	return name
 }

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// lockDataRoot takes berthd's exclusive lock on dataRoot, recording our pid
+// in the lock file for the error a second berthd reports. The lock lasts
+// as long as the returned file stays open.
+func lockDataRoot(dataRoot string) (*os.File, error) {
+	if err := os.MkdirAll(dataRoot, 0o711); err != nil {
+		return nil, fmt.Errorf("creating data root: %w", err)
+	}
+	path := filepath.Join(dataRoot, "berthd.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening lock file: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another berthd is already running with data root %s (pid %s holds %s)", dataRoot, lockHolder(path), path)
+		}
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, err = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("writing pid to %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// lockHolder reads the pid in a held lock file, waiting briefly for a
+// holder that has only just taken the lock to write it.
+func lockHolder(path string) string {
+	for range 20 {
+		b, _ := os.ReadFile(path)
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			return strconv.Itoa(pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return "unknown"
+}
+
+// writePidfile writes our pid to path, refusing if it names another live
+// process; the returned func removes it if it is still ours.
+func writePidfile(path string) (func(), error) {
+	if b, err := os.ReadFile(path); err == nil {
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err == nil && pid != os.Getpid() && alive(pid) {
+			return nil, fmt.Errorf("pidfile %s names running process %d: is another berthd running?", path, pid)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("creating pidfile directory: %w", err)
+	}
+	own := strconv.Itoa(os.Getpid())
+	if err := os.WriteFile(path, []byte(own+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("writing pidfile: %w", err)
+	}
+	return func() {
+		if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == own {
+			_ = os.Remove(path)
+		}
+	}, nil
+}
+
+func alive(pid int) bool {
+	err := unix.Kill(pid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
+}
