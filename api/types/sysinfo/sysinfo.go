@@ -3,7 +3,13 @@
 // decode the rest as usual.
 package sysinfo
 
-import "github.com/moby/moby/api/types/system"
+import (
+	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/api/types/volume"
+)
 
 // Info is the GET /info response.
 type Info struct {
@@ -16,4 +22,15 @@ type Info struct {
 type VolumeQuota struct {
 	MaxVolumes int `json:"MaxVolumes"`
 	Volumes    int `json:"Volumes"`
+}
+
+// DiskUsage is the GET /system/df body in the shape API versions up to 1.51
+// use (the docker CLI 28 negotiates 1.44 with Berth): the Engine API module's
+// own DiskUsage type is the newer, differently shaped one.
+type DiskUsage struct {
+	LayersSize int64
+	Images     []image.Summary
+	Containers []container.Summary
+	Volumes    []volume.Volume
+	BuildCache []build.CacheRecord
 }

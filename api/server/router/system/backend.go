@@ -15,6 +15,9 @@ import (
 type Backend interface {
 	SystemInfo(ctx context.Context) (*sysinfo.Info, error)
 	SystemVersion(ctx context.Context) system.VersionResponse
+	// SystemDiskUsage reports the space used by the objects of the types
+	// asked for ("image", "container", "volume", "build-cache"; all if none).
+	SystemDiskUsage(ctx context.Context, types []string) (*sysinfo.DiskUsage, error)
 	// SubscribeToEvents returns the past events since `since` that pass f,
 	// a channel of the ones to come (closed if the subscriber lags too far),
 	// and a function that ends the subscription.

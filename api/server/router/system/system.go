@@ -32,6 +32,7 @@ func (s *Router) Routes() []router.Route {
 		{Method: http.MethodGet, Path: "/version", Handler: s.version},
 		{Method: http.MethodGet, Path: "/info", Handler: s.info},
 		{Method: http.MethodGet, Path: "/events", Handler: s.events},
+		{Method: http.MethodGet, Path: "/system/df", Handler: s.diskUsage},
 	}
 }
 
@@ -64,6 +65,24 @@ func (s *Router) info(ctx context.Context, w http.ResponseWriter, _ *http.Reques
 		return err
 	}
 	return httputils.WriteJSON(w, http.StatusOK, info)
+}
+
+func (s *Router) diskUsage(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	if err := httputils.ParseForm(r); err != nil {
+		return err
+	}
+	for _, t := range r.Form["type"] {
+		switch t {
+		case "image", "container", "volume", "build-cache":
+		default:
+			return cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("unknown object type: %s", t))
+		}
+	}
+	du, err := s.b.SystemDiskUsage(ctx, r.Form["type"])
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, du)
 }
 
 // events streams events as JSON objects, one per line. With until, the
