@@ -48,7 +48,13 @@ type Config struct {
 	LogLevel    string   `json:"log-level,omitempty"`
 	Debug       bool     `json:"debug,omitempty"`
 	Labels      []string `json:"labels,omitempty"`
+	// StorageDriver is the graph driver for image and container layers; ""
+	// picks overlay2 where the backing filesystem supports it, else vfs.
+	StorageDriver string `json:"storage-driver,omitempty"`
 }
+
+// storageDrivers are the accepted values of storage-driver.
+var storageDrivers = []string{"", "overlay2", "vfs"}
 
 // reloadable are the keys a reload applies live; the others need a restart.
 var reloadable = []string{"max-volumes", "log-level", "debug", "labels"}
@@ -81,6 +87,7 @@ func InstallFlags(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "Log level: "+strings.Join(logLevels, ", "))
 	fs.BoolVarP(&c.Debug, "debug", "D", c.Debug, "Debug logging (same as --log-level=debug)")
 	fs.StringArrayVar(&c.Labels, "label", c.Labels, "Engine label key=value (repeatable)")
+	fs.StringVarP(&c.StorageDriver, "storage-driver", "s", c.StorageDriver, "Storage driver for image and container layers: overlay2 or vfs (default: overlay2 where supported)")
 	_ = fs.SetAnnotation("host", keyAnnotation, []string{"hosts"})
 	_ = fs.SetAnnotation("label", keyAnnotation, []string{"labels"})
 }
@@ -184,6 +191,9 @@ func (c Config) Validate() error {
 	}
 	if !slices.Contains(logLevels, c.LogLevel) {
 		return fmt.Errorf("invalid log-level %q: must be one of %s", c.LogLevel, strings.Join(logLevels, ", "))
+	}
+	if !slices.Contains(storageDrivers, c.StorageDriver) {
+		return fmt.Errorf("invalid storage-driver %q: must be overlay2 or vfs", c.StorageDriver)
 	}
 	for _, l := range c.Labels {
 		if k, _, ok := strings.Cut(l, "="); !ok || k == "" {

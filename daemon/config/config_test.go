@@ -240,8 +240,23 @@ func TestLevel(t *testing.T) {
 }
 
 func TestKeys(t *testing.T) {
-	want := []string{"hosts", "data-root", "exec-root", "pidfile", "group", "insecure-tcp", "max-volumes", "log-level", "debug", "labels"}
+	want := []string{"hosts", "data-root", "exec-root", "pidfile", "group", "insecure-tcp", "max-volumes", "log-level", "debug", "labels", "storage-driver"}
 	if got := Keys(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Keys() = %v", got)
+	}
+}
+
+func TestStorageDriverValidated(t *testing.T) {
+	for _, ok := range []string{"", "overlay2", "vfs"} {
+		c := *Default()
+		c.StorageDriver = ok
+		if err := c.Validate(); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	c := *Default()
+	c.StorageDriver = "aufs"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `invalid storage-driver "aufs"`) {
+		t.Errorf("aufs: %v", err)
 	}
 }
