@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-engine/berth/cmd/berth/command"
+	"github.com/berth-engine/berth/cmd/berth/command/image"
 	"github.com/berth-engine/berth/cmd/berth/command/system"
 	"github.com/berth-engine/berth/cmd/berth/command/volume"
 	"github.com/berth-engine/berth/internal/version"
@@ -89,7 +90,9 @@ func newRootCommand(cli *command.Cli) *cobra.Command {
 		system.NewInfoCommand(cli),
 		system.NewVersionCommand(cli),
 		volume.NewCommand(cli),
+		image.NewCommand(cli),
 	)
+	cmd.AddCommand(image.NewShortcuts(cli)...)
 	// Usage lines spell out [OPTIONS] themselves, as docker's do.
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
