@@ -1,5 +1,5 @@
 // Package daemon holds the Daemon: the one struct that owns Berth's
-// subsystems (volumes, events; images, containers and networks to come),
+// subsystems (volumes, images, events; containers and networks to come),
 // composes them, and satisfies the API routers' backend interfaces.
 package daemon
 
@@ -29,6 +29,7 @@ type Daemon struct {
 	log     *logrus.Logger
 	events  *events.Events
 	volumes *store.VolumeStore
+	img     *imageService
 	started time.Time
 
 	mu  sync.RWMutex
@@ -70,12 +71,18 @@ func New(cfg config.Config, log *logrus.Logger) (*Daemon, error) {
 	}
 	used, _ := d.volumes.Quota()
 	log.WithFields(logrus.Fields{"volumes": used, "max-volumes": cfg.MaxVolumes}).Info("volume store loaded")
+
+	if d.img, err = openImageService(cfg.DataRoot, cfg.StorageDriver, log); err != nil {
+		d.volumes.Close()
+		return nil, err
+	}
+	log.WithFields(logrus.Fields{"storage-driver": d.img.driver.String(), "images": d.img.images.Len()}).Info("image store loaded")
 	return d, nil
 }
 
 // Close closes every subsystem. The API server must be stopped first.
 func (d *Daemon) Close() error {
-	return d.volumes.Close()
+	return errors.Join(d.img.close(), d.volumes.Close())
 }
 
 // Config returns the configuration in force.

@@ -9,6 +9,7 @@ import (
 	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/volume"
 
+	imagerouter "github.com/berth-engine/berth/api/server/router/image"
 	"github.com/berth-engine/berth/api/types/sysinfo"
 )
 
@@ -21,6 +22,19 @@ func (d *Daemon) SystemDiskUsage(ctx context.Context, types []string) (*sysinfo.
 		Containers: []container.Summary{},
 		Volumes:    []volume.Volume{},
 		BuildCache: []build.CacheRecord{},
+	}
+	if want("image") {
+		imgs, err := d.Images(ctx, imagerouter.ListOptions{All: true})
+		if err != nil {
+			return nil, err
+		}
+		for i := range imgs {
+			imgs[i].Containers = 0 // no container uses an image yet
+		}
+		du.Images = imgs
+		for _, l := range d.img.layers.Map() {
+			du.LayersSize += l.DiffSize()
+		}
 	}
 	if want("volume") {
 		for _, v := range d.volumes.List(ctx) {

@@ -29,7 +29,9 @@ func (d *Daemon) SystemInfo(context.Context) (*sysinfo.Info, error) {
 	info := &sysinfo.Info{
 		Info: system.Info{
 			ID:                 d.id,
-			Driver:             "",
+			Driver:             d.img.driver.String(),
+			DriverStatus:       d.img.driver.Status(),
+			Images:             d.img.images.Len(),
 			Plugins:            system.PluginsInfo{Volume: d.volumes.Drivers(), Network: []string{}, Log: []string{}},
 			MemoryLimit:        true,
 			SwapLimit:          true,

@@ -4,6 +4,7 @@
 package vfs
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -36,8 +37,23 @@ func (d *Driver) String() string { return Name }
 
 func (d *Driver) dir(id string) string { return filepath.Join(d.root, "dir", filepath.Base(id)) }
 
+func checkID(id string) error {
+	if err := graphdriver.CheckID(id); err != nil {
+		return fmt.Errorf("vfs: %w", err)
+	}
+	return nil
+}
+
 // Create copies parent's content into a new layer directory.
 func (d *Driver) Create(id, parent string) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	if parent != "" {
+		if err := checkID(parent); err != nil {
+			return err
+		}
+	}
 	dir := d.dir(id)
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return fmt.Errorf("vfs: creating layer %s: %w", id, err)
@@ -61,6 +77,9 @@ func (d *Driver) CreateReadWrite(id, parent string) error { return d.Create(id, 
 
 // Remove deletes the layer directory.
 func (d *Driver) Remove(id string) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
 	if err := os.RemoveAll(d.dir(id)); err != nil {
 		return fmt.Errorf("vfs: removing layer %s: %w", id, err)
 	}
@@ -69,12 +88,18 @@ func (d *Driver) Remove(id string) error {
 
 // Exists reports whether the layer directory exists.
 func (d *Driver) Exists(id string) bool {
+	if checkID(id) != nil {
+		return false
+	}
 	_, err := os.Stat(d.dir(id))
 	return err == nil
 }
 
 // Get returns the layer directory; nothing is mounted.
 func (d *Driver) Get(id string) (string, error) {
+	if err := checkID(id); err != nil {
+		return "", err
+	}
 	dir := d.dir(id)
 	if _, err := os.Stat(dir); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -88,10 +113,22 @@ func (d *Driver) Get(id string) (string, error) {
 // Put does nothing: Get mounted nothing.
 func (d *Driver) Put(string) error { return nil }
 
-// ApplyDiff extracts diff into the layer, applying whiteouts as deletions.
+// ApplyDiff extracts diff into the layer, applying whiteouts as deletions,
+// and reads diff to its end (so that a caller digesting the stream sees
+// all of it). archive.UnpackLayer rather than ApplyUncompressedLayer: the
+// latter sets the process-wide umask to 0 while it runs, which races with
+// every other goroutine creating files; extraction sets each entry's mode
+// explicitly anyway.
 func (d *Driver) ApplyDiff(id, _ string, diff io.Reader) (int64, error) {
-	size, err := archive.ApplyUncompressedLayer(d.dir(id), diff, &archive.TarOptions{})
+	if _, err := d.Get(id); err != nil {
+		return 0, err
+	}
+	diff = bufio.NewReaderSize(diff, 128<<10) // tar reads headers 512 bytes at a time
+	size, err := archive.UnpackLayer(d.dir(id), diff, &archive.TarOptions{})
 	if err != nil {
+		return 0, fmt.Errorf("vfs: applying diff to %s: %w", id, err)
+	}
+	if _, err := io.Copy(io.Discard, diff); err != nil {
 		return 0, fmt.Errorf("vfs: applying diff to %s: %w", id, err)
 	}
 	return size, nil
@@ -99,6 +136,9 @@ func (d *Driver) ApplyDiff(id, _ string, diff io.Reader) (int64, error) {
 
 // Diff compares the layer with its parent's directory.
 func (d *Driver) Diff(id, parent string) (io.ReadCloser, error) {
+	if _, err := d.Get(id); err != nil {
+		return nil, err
+	}
 	changes, err := d.Changes(id, parent)
 	if err != nil {
 		return nil, err
@@ -108,9 +148,15 @@ func (d *Driver) Diff(id, parent string) (io.ReadCloser, error) {
 
 // Changes compares the layer with its parent's directory.
 func (d *Driver) Changes(id, parent string) ([]archive.Change, error) {
+	if _, err := d.Get(id); err != nil {
+		return nil, err
+	}
 	parentDir := ""
 	if parent != "" {
-		parentDir = d.dir(parent)
+		var err error
+		if parentDir, err = d.Get(parent); err != nil {
+			return nil, err
+		}
 	}
 	return archive.ChangesDirs(d.dir(id), parentDir)
 }

@@ -1,0 +1,282 @@
+package layer
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/moby/go-archive"
+)
+
+// RWLayer is a container's read-write layer: the driver layer the container
+// writes to, on an init layer (the files the daemon writes for every
+// container: /etc/hosts, /etc/hostname, /etc/resolv.conf), on the image's
+// top layer. It holds a reference on that layer until ReleaseRWLayer.
+type RWLayer interface {
+	// Name is the name it was created with (the container ID).
+	Name() string
+	// Parent is the image layer below, nil for a container from scratch.
+	// It is a view, not a reference: do not Release it.
+	Parent() Layer
+	// Mount makes the layer's full filesystem available and returns its
+	// path. Mounts are counted; every Mount needs an Unmount.
+	Mount() (string, error)
+	// Unmount releases one Mount; it does nothing if none is held.
+	Unmount() error
+	// Changes lists what the container changed (against the init layer).
+	Changes() ([]archive.Change, error)
+	// TarStream is the container's changes as an uncompressed layer tar,
+	// suitable for Register (commit) or export.
+	TarStream() (io.ReadCloser, error)
+	// Size is the size of the container's changes.
+	Size() (int64, error)
+	// Created is when the layer was created.
+	Created() time.Time
+}
+
+type rwLayer struct {
+	store  *Store
+	name   string
+	rec    mountRecord
+	parent *roLayer
+
+	mu      sync.Mutex
+	mounts  int
+	removed bool
+}
+
+func (r *rwLayer) Name() string       { return r.name }
+func (r *rwLayer) Created() time.Time { return r.rec.Created }
+
+func (r *rwLayer) Parent() Layer {
+	if r.parent == nil {
+		return nil
+	}
+	return r.parent
+}
+
+// base is the driver layer the container's changes are measured against.
+func (r *rwLayer) base() string {
+	if r.rec.InitID != "" {
+		return r.rec.InitID
+	}
+	return cacheIDOf(r.parent)
+}
+
+func (r *rwLayer) Mount() (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.removed {
+		return "", fmt.Errorf("mount %s: %w", r.name, ErrRWLayerNotFound)
+	}
+	dir, err := r.store.driver.Get(r.rec.MountID)
+	if err != nil {
+		return "", fmt.Errorf("mount %s: %w", r.name, err)
+	}
+	r.mounts++
+	return dir, nil
+}
+
+func (r *rwLayer) Unmount() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mounts == 0 {
+		return nil
+	}
+	if err := r.store.driver.Put(r.rec.MountID); err != nil {
+		return fmt.Errorf("unmount %s: %w", r.name, err)
+	}
+	r.mounts--
+	return nil
+}
+
+func (r *rwLayer) Changes() ([]archive.Change, error) {
+	ch, err := r.store.driver.Changes(r.rec.MountID, r.base())
+	if err != nil {
+		return nil, fmt.Errorf("changes of %s: %w", r.name, err)
+	}
+	return ch, nil
+}
+
+func (r *rwLayer) TarStream() (io.ReadCloser, error) {
+	rc, err := r.store.driver.Diff(r.rec.MountID, r.base())
+	if err != nil {
+		return nil, fmt.Errorf("diff of %s: %w", r.name, err)
+	}
+	return rc, nil
+}
+
+func (r *rwLayer) Size() (int64, error) {
+	n, err := r.store.driver.DiffSize(r.rec.MountID, r.base())
+	if err != nil {
+		return 0, fmt.Errorf("size of %s: %w", r.name, err)
+	}
+	return n, nil
+}
+
+// CreateRWLayer creates the read-write layer name on the layer parent (""
+// for scratch), taking a reference on parent. If init is not nil, an init
+// layer is created first between parent and the read-write layer, and init
+// is called with its mounted root to write the per-container files; a
+// failing init fails the create. The layer is recorded, so it survives a
+// restart, until ReleaseRWLayer.
+func (s *Store) CreateRWLayer(name string, parent ChainID, init func(root string) error) (RWLayer, error) {
+	if name == "" {
+		return nil, fmt.Errorf("create read-write layer: empty name")
+	}
+	s.nameLocks.Lock(name)
+	defer s.nameLocks.Unlock(name)
+	s.mu.Lock()
+	_, exists := s.mounts[name]
+	s.mu.Unlock()
+	if exists {
+		return nil, fmt.Errorf("create read-write layer %s: %w", name, ErrRWLayerExists)
+	}
+
+	var p *roLayer
+	if parent != "" {
+		var err error
+		if p, err = s.acquire(parent); err != nil {
+			return nil, fmt.Errorf("create read-write layer %s: %w", name, err)
+		}
+	}
+	r, err := s.createRW(name, p, init)
+	if err != nil {
+		if p != nil {
+			if _, rerr := s.release(p); rerr != nil {
+				s.log.WithError(rerr).Warn("releasing parent layer after failed read-write layer create")
+			}
+		}
+		return nil, fmt.Errorf("create read-write layer %s: %w", name, err)
+	}
+	return r, nil
+}
+
+func (s *Store) createRW(name string, p *roLayer, init func(string) error) (*rwLayer, error) {
+	rec := mountRecord{MountID: randomID(), Parent: "", Created: time.Now().UTC()}
+	if p != nil {
+		rec.Parent = p.chainID
+	}
+	if init != nil {
+		rec.InitID = rec.MountID + "-init"
+	}
+	if err := s.commit.Update(addPending(rec.MountID, rec.InitID)); err != nil {
+		return nil, fmt.Errorf("recording pending layer: %w", err)
+	}
+	fail := func(err error) (*rwLayer, error) {
+		s.removeDriverLayers(rec.MountID, rec.InitID)
+		return nil, err
+	}
+	below := cacheIDOf(p)
+	if init != nil {
+		if err := s.driver.CreateReadWrite(rec.InitID, below); err != nil {
+			return fail(fmt.Errorf("creating init layer: %w", err))
+		}
+		dir, err := s.driver.Get(rec.InitID)
+		if err != nil {
+			return fail(fmt.Errorf("mounting init layer: %w", err))
+		}
+		err = init(dir)
+		if perr := s.driver.Put(rec.InitID); err == nil && perr != nil {
+			err = fmt.Errorf("unmounting init layer: %w", perr)
+		}
+		if err != nil {
+			return fail(fmt.Errorf("initializing layer: %w", err))
+		}
+		below = rec.InitID
+	}
+	if err := s.driver.CreateReadWrite(rec.MountID, below); err != nil {
+		return fail(err)
+	}
+	if err := s.commit.Update(commitMount(name, rec)); err != nil {
+		return fail(fmt.Errorf("recording read-write layer: %w", err))
+	}
+	r := &rwLayer{store: s, name: name, rec: rec, parent: p}
+	s.mu.Lock()
+	s.mounts[name] = r
+	s.mu.Unlock()
+	return r, nil
+}
+
+// GetRWLayer returns the read-write layer name. It takes no reference:
+// there is one read-write layer per name, until ReleaseRWLayer.
+func (s *Store) GetRWLayer(name string) (RWLayer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.mounts[name]
+	if r == nil {
+		return nil, fmt.Errorf("read-write layer %s: %w", name, ErrRWLayerNotFound)
+	}
+	return r, nil
+}
+
+// RWLayers names every read-write layer, sorted (for the daemon to match
+// against its containers at start).
+func (s *Store) RWLayers() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.mounts))
+	for name := range s.mounts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ReleaseRWLayer removes a read-write layer and its init layer, and releases
+// its reference on its parent; it returns the image layers that this
+// removed in turn. A mounted layer is refused with ErrActiveMount.
+func (s *Store) ReleaseRWLayer(rw RWLayer) ([]Metadata, error) {
+	r, ok := rw.(*rwLayer)
+	if !ok || r.store != s {
+		return nil, fmt.Errorf("release read-write layer: %w", ErrRWLayerNotFound)
+	}
+	s.nameLocks.Lock(r.name)
+	defer s.nameLocks.Unlock(r.name)
+	r.mu.Lock()
+	if r.removed {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("release read-write layer %s: %w", r.name, ErrRWLayerNotFound)
+	}
+	if r.mounts > 0 {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("release read-write layer %s: %w (%d mounts)", r.name, ErrActiveMount, r.mounts)
+	}
+	r.removed = true
+	r.mu.Unlock()
+
+	if err := s.commit.Update(uncommitMount(r.name, r.rec)); err != nil {
+		r.mu.Lock()
+		r.removed = false
+		r.mu.Unlock()
+		return nil, fmt.Errorf("release read-write layer %s: deleting record: %w", r.name, err)
+	}
+	s.mu.Lock()
+	if s.mounts[r.name] == r {
+		delete(s.mounts, r.name)
+	}
+	s.mu.Unlock()
+	err := s.removeDriverLayers(r.rec.MountID, r.rec.InitID)
+	if err != nil {
+		err = fmt.Errorf("release read-write layer %s: %w", r.name, err)
+	}
+	var removed []Metadata
+	if r.parent != nil {
+		var rerr error
+		removed, rerr = s.release(r.parent)
+		err = joinErr(err, rerr)
+	}
+	return removed, err
+}
+
+func joinErr(a, b error) error {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	return fmt.Errorf("%w; %w", a, b)
+}

@@ -1,0 +1,243 @@
+package layer
+
+import (
+	"archive/tar"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	cerrdefs "github.com/containerd/errdefs"
+)
+
+func writeInit(root string) error {
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		return err
+	}
+	for _, f := range []string{"hosts", "hostname", "resolv.conf"} {
+		if err := os.WriteFile(filepath.Join(root, "etc", f), []byte(f+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func tarNames(t *testing.T, rc io.ReadCloser) []string {
+	t.Helper()
+	defer rc.Close()
+	var names []string
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, hdr.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func TestRWLayer(t *testing.T) {
+	h := newHarness(t)
+	s := h.open(t)
+	tars := chainTars(t)
+	l1 := mustRegister(t, s, tars[0], "")
+	l2 := mustRegister(t, s, tars[1], l1.ChainID())
+
+	rw, err := s.CreateRWLayer("c1", l2.ChainID(), writeInit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateRWLayer("c1", l2.ChainID(), nil); !errors.Is(err, ErrRWLayerExists) || !cerrdefs.IsConflict(err) {
+		t.Errorf("duplicate name: %v, want ErrRWLayerExists", err)
+	}
+	if rw.Name() != "c1" || rw.Parent().ChainID() != l2.ChainID() {
+		t.Errorf("rw layer: name %q parent %v", rw.Name(), rw.Parent())
+	}
+	dir, err := rw.Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"etc/hostname", "etc/app/a", "srv/www/index.html"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("%s not in the container's view: %v", f, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "srv", "www", "new.txt"), []byte("container write"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "etc", "app", "b")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReleaseRWLayer(rw); !errors.Is(err, ErrActiveMount) {
+		t.Errorf("release while mounted: %v, want ErrActiveMount", err)
+	}
+
+	changes, err := rw.Changes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, c := range changes {
+		paths = append(paths, c.Path)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		if p == "/etc/hostname" || p == "/etc/hosts" || p == "/etc/resolv.conf" {
+			t.Errorf("init file %s reported as a container change: %v", p, paths)
+		}
+	}
+	if !contains(paths, "/srv/www/new.txt") || !contains(paths, "/etc/app/b") {
+		t.Errorf("changes %v lack the container's writes", paths)
+	}
+	rc, err := rw.TarStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := tarNames(t, rc)
+	if !contains(names, "srv/www/new.txt") || !contains(names, "etc/app/.wh.b") || contains(names, "etc/hostname") {
+		t.Errorf("container diff: %v", names)
+	}
+	if size, err := rw.Size(); err != nil || size != int64(len("container write")) {
+		t.Errorf("Size = %d, %v", size, err)
+	}
+
+	// Commit: the container's diff becomes a layer on its image.
+	rc, _ = rw.TarStream()
+	committed, err := s.Register(rc, l2.ChainID())
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if committed.Parent().ChainID() != l2.ChainID() {
+		t.Errorf("committed layer's parent %v", committed.Parent())
+	}
+
+	if err := rw.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rw.Unmount(); err != nil {
+		t.Errorf("extra unmount: %v", err)
+	}
+
+	// The RW layer holds its parent: releasing the image's references
+	// keeps l1 and l2 until the RW layer goes.
+	s.Release(committed)
+	if rm, err := s.Release(l2); err != nil || len(rm) != 0 {
+		t.Fatalf("release l2: %v %v", rm, err)
+	}
+	if rm, err := s.Release(l1); err != nil || len(rm) != 0 {
+		t.Fatalf("release l1: %v %v", rm, err)
+	}
+	s.Close()
+
+	// Restart: the RW layer is still there, with its content and parent.
+	s = h.open(t)
+	if got := s.RWLayers(); len(got) != 1 || got[0] != "c1" {
+		t.Fatalf("RWLayers after restart: %v", got)
+	}
+	if rm, err := s.GC(); err != nil || len(rm) != 0 {
+		t.Fatalf("GC removed %v, %v: the RW layer holds its chain", rm, err)
+	}
+	rw, err = s.GetRWLayer("c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err = rw.Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "srv", "www", "new.txt")); err != nil || string(b) != "container write" {
+		t.Errorf("container's file after restart: %q %v", b, err)
+	}
+	rw.Unmount()
+	rm, err := s.ReleaseRWLayer(rw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rm) != 2 {
+		t.Errorf("ReleaseRWLayer removed %v, want the two image layers nothing else held", rm)
+	}
+	if _, err := s.GetRWLayer("c1"); !errors.Is(err, ErrRWLayerNotFound) {
+		t.Errorf("GetRWLayer after release: %v", err)
+	}
+	if _, err := s.ReleaseRWLayer(rw); !errors.Is(err, ErrRWLayerNotFound) {
+		t.Errorf("second ReleaseRWLayer: %v", err)
+	}
+	if got := h.driverDirs(t); len(got) != 0 {
+		t.Errorf("driver dirs left: %v", got)
+	}
+	if got := pendingKeys(t, s); len(got) != 0 {
+		t.Errorf("pending left: %v", got)
+	}
+}
+
+func TestRWLayerScratchAndFailingInit(t *testing.T) {
+	h := newHarness(t)
+	s := h.open(t)
+	rw, err := s.CreateRWLayer("scratch", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rw.Parent() != nil {
+		t.Errorf("scratch layer has a parent")
+	}
+	dir, err := rw.Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "x"), []byte("x"), 0o644)
+	rw.Unmount()
+	if names := tarNames(t, must(rw.TarStream())); len(names) != 1 || names[0] != "x" {
+		t.Errorf("scratch diff: %v", names)
+	}
+	if _, err := s.ReleaseRWLayer(rw); err != nil {
+		t.Fatal(err)
+	}
+
+	base := mustRegister(t, s, chainTars(t)[0], "")
+	boom := errors.New("init failed")
+	_, err = s.CreateRWLayer("bad", base.ChainID(), func(string) error { return boom })
+	if !errors.Is(err, boom) {
+		t.Errorf("failing init: %v", err)
+	}
+	if got := h.driverDirs(t); len(got) != 1 {
+		t.Errorf("driver dirs after failed create: %v, want the base's only", got)
+	}
+	if got := pendingKeys(t, s); len(got) != 0 {
+		t.Errorf("pending: %v", got)
+	}
+	if _, err := s.GetRWLayer("bad"); !errors.Is(err, ErrRWLayerNotFound) {
+		t.Errorf("failed layer exists: %v", err)
+	}
+	// The failed create released its parent reference: one Release
+	// removes the base.
+	if rm, err := s.Release(base); err != nil || len(rm) != 1 {
+		t.Errorf("release base: %v %v", rm, err)
+	}
+	if _, err := s.CreateRWLayer("orphan", "sha256:0000000000000000000000000000000000000000000000000000000000000000", nil); !cerrdefs.IsNotFound(err) {
+		t.Errorf("missing parent: %v", err)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
