@@ -36,9 +36,10 @@ test-integration: binary ## Integration suites: start real berthd processes and 
 	BERTHD_BIN=$(CURDIR)/$(BUNDLES)/berthd BERTH_BIN=$(CURDIR)/$(BUNDLES)/berth \
 		$(GO) test -count=1 -timeout 20m ./integration/...
 
-bench: binary ## Benchmarks: the VolumeStore (go test -bench) and berthd through its socket (hack/volbench)
+bench: binary ## Benchmarks: the VolumeStore (go test -bench) and berthd through its socket (hack/volbench, hack/imgbench)
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./volume/store/
 	$(GO) run ./hack/volbench -berthd $(BUNDLES)/berthd
+	$(GO) run ./hack/imgbench -berthd $(BUNDLES)/berthd
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
