@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/sys/mount"
 )
 
 func TestValidate(t *testing.T) {
@@ -67,6 +68,7 @@ func TestStaleMountsUnmountedAtStart(t *testing.T) {
 		t.Skip("needs root")
 	}
 	root := t.TempDir()
+	t.Cleanup(func() { _ = mount.RecursiveUnmount(root) }) // even if the test fails midway
 	d, _, _ := New(root)
 	d.Create("v", nil)
 	opts := map[string]string{"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
@@ -92,7 +94,9 @@ func TestBindOptionMountsHostDirectory(t *testing.T) {
 		t.Skip("needs root")
 	}
 	host := t.TempDir()
-	d, _, _ := New(t.TempDir())
+	root := t.TempDir()
+	t.Cleanup(func() { _ = mount.RecursiveUnmount(root) })
+	d, _, _ := New(root)
 	opts := map[string]string{"type": "none", "o": "bind", "device": host}
 	if err := d.Validate("b", opts); err != nil {
 		t.Fatal(err)
