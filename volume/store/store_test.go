@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/sys/mount"
 	"github.com/sirupsen/logrus"
 
 	"github.com/berth-engine/berth/volume/local"
@@ -39,7 +40,9 @@ func (f *flakyDriver) Create(name string, opts map[string]string) error {
 }
 
 func newHarness(t testing.TB) *harness {
-	return &harness{root: t.TempDir()}
+	root := t.TempDir()
+	t.Cleanup(func() { _ = mount.RecursiveUnmount(root) }) // mounts left by a failed test
+	return &harness{root: root}
 }
 
 func (h *harness) open(t testing.TB, max int) *VolumeStore {
