@@ -2,34 +2,27 @@ package layer
 
 import (
 	cerrdefs "github.com/containerd/errdefs"
+
+	"github.com/berth-engine/berth/internal/errclass"
 )
 
 // Sentinel errors. Each one carries its class (not found, conflict, ...) so
 // the API server can pick the HTTP status without knowing this package.
 var (
 	// ErrLayerNotFound: no layer with that chain ID.
-	ErrLayerNotFound = classed("layer does not exist", cerrdefs.ErrNotFound)
+	ErrLayerNotFound = errclass.New("layer does not exist", cerrdefs.ErrNotFound)
 	// ErrRWLayerNotFound: no read-write layer with that name.
-	ErrRWLayerNotFound = classed("read-write layer does not exist", cerrdefs.ErrNotFound)
+	ErrRWLayerNotFound = errclass.New("read-write layer does not exist", cerrdefs.ErrNotFound)
 	// ErrRWLayerExists: a read-write layer of that name exists already.
-	ErrRWLayerExists = classed("read-write layer already exists", cerrdefs.ErrConflict)
+	ErrRWLayerExists = errclass.New("read-write layer already exists", cerrdefs.ErrConflict)
 	// ErrActiveMount: the read-write layer is mounted and cannot be removed.
-	ErrActiveMount = classed("read-write layer is mounted", cerrdefs.ErrConflict)
+	ErrActiveMount = errclass.New("read-write layer is mounted", cerrdefs.ErrConflict)
 	// ErrNotReferenced: Release got a Layer that is not a live reference
 	// from this store (already released, or a view from Map or Parent).
-	ErrNotReferenced = classed("layer is not a reference held from this store", cerrdefs.ErrFailedPrecondition)
+	ErrNotReferenced = errclass.New("layer is not a reference held from this store", cerrdefs.ErrFailedPrecondition)
 	// ErrDigestMismatch: a layer's stored tar no longer hashes to its DiffID.
-	ErrDigestMismatch = classed("layer content does not match its diff ID", cerrdefs.ErrDataLoss)
+	ErrDigestMismatch = errclass.New("layer content does not match its diff ID", cerrdefs.ErrDataLoss)
 	// ErrInvalidDiff: the diff could not be applied (not a tar, truncated,
 	// a path escaping the layer).
-	ErrInvalidDiff = classed("invalid layer diff", cerrdefs.ErrInvalidArgument)
+	ErrInvalidDiff = errclass.New("invalid layer diff", cerrdefs.ErrInvalidArgument)
 )
-
-type classedError struct {
-	msg   string
-	class error
-}
-
-func classed(msg string, class error) error { return &classedError{msg: msg, class: class} }
-func (e *classedError) Error() string       { return e.msg }
-func (e *classedError) Unwrap() error       { return e.class }

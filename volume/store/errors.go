@@ -4,26 +4,19 @@ import (
 	"fmt"
 
 	cerrdefs "github.com/containerd/errdefs"
+
+	"github.com/berth-engine/berth/internal/errclass"
 )
 
 // Sentinel errors. Each one carries its class (not found, conflict, ...) so
 // the API server can pick the HTTP status without knowing this package.
 var (
-	ErrNoSuchVolume  = classed("no such volume", cerrdefs.ErrNotFound)
-	ErrVolumeInUse   = classed("volume is in use", cerrdefs.ErrConflict)
-	ErrNameConflict  = classed("volume name must be unique", cerrdefs.ErrConflict)
-	ErrNoSuchDriver  = classed("volume driver not found", cerrdefs.ErrNotFound)
-	ErrQuotaExceeded = classed("volume quota exceeded", cerrdefs.ErrPermissionDenied)
+	ErrNoSuchVolume  = errclass.New("no such volume", cerrdefs.ErrNotFound)
+	ErrVolumeInUse   = errclass.New("volume is in use", cerrdefs.ErrConflict)
+	ErrNameConflict  = errclass.New("volume name must be unique", cerrdefs.ErrConflict)
+	ErrNoSuchDriver  = errclass.New("volume driver not found", cerrdefs.ErrNotFound)
+	ErrQuotaExceeded = errclass.New("volume quota exceeded", cerrdefs.ErrPermissionDenied)
 )
-
-type classedError struct {
-	msg   string
-	class error
-}
-
-func classed(msg string, class error) error { return &classedError{msg: msg, class: class} }
-func (e *classedError) Error() string       { return e.msg }
-func (e *classedError) Unwrap() error       { return e.class }
 
 // QuotaError is the refusal of a create when the quota is full. Its message
 // is what the docker CLI prints verbatim, so it says what to do about it.
