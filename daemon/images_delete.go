@@ -69,6 +69,15 @@ func (d *Daemon) ImageDelete(_ context.Context, name string, force, prune bool) 
 		}
 		records = append(records, imagetypes.DeleteResponse{Untagged: distref.FamiliarString(ref)})
 		d.logImageEvent(img.ID, distref.FamiliarString(ref), eventtypes.ActionUnTag)
+		// With the repository's last tag gone, its digest references
+		// (recorded by pull and push) go too, as in Docker.
+		if _, isCanonical := ref.(distref.Canonical); !isCanonical {
+			untagged, err := d.untagDigestsWithoutTag(img.ID, ref.Name())
+			records = append(records, untagged...)
+			if err != nil {
+				return records, err
+			}
+		}
 		if len(d.img.refs.References(img.ID)) > 0 {
 			return records, nil
 		}
@@ -94,6 +103,29 @@ func (d *Daemon) ImageDelete(_ context.Context, name string, force, prune bool) 
 	}
 	deleted, _, err := d.deleteImage(img, prune)
 	return append(records, deleted...), err
+}
+
+// untagDigestsWithoutTag removes the digest references of repository repo
+// to the image when no tag of that repository is left on it.
+func (d *Daemon) untagDigestsWithoutTag(id image.ID, repo string) ([]imagetypes.DeleteResponse, error) {
+	refs := d.img.refs.References(id)
+	for _, r := range refs {
+		if _, isCanonical := r.(distref.Canonical); !isCanonical && r.Name() == repo {
+			return nil, nil // a tag of the repository remains
+		}
+	}
+	var records []imagetypes.DeleteResponse
+	for _, r := range refs {
+		if _, isCanonical := r.(distref.Canonical); !isCanonical || r.Name() != repo {
+			continue
+		}
+		if _, err := d.img.refs.Delete(r); err != nil {
+			return records, err
+		}
+		records = append(records, imagetypes.DeleteResponse{Untagged: distref.FamiliarString(r)})
+		d.logImageEvent(id, distref.FamiliarString(r), eventtypes.ActionUnTag)
+	}
+	return records, nil
 }
 
 // deleteImage removes an untagged, childless image, and with prune its

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-engine/berth/api/types/sysinfo"
+	"github.com/berth-engine/berth/daemon/config"
 	"github.com/berth-engine/berth/internal/version"
 )
 
@@ -55,7 +56,7 @@ func (d *Daemon) SystemInfo(context.Context) (*sysinfo.Info, error) {
 			OSType:             runtime.GOOS,
 			Architecture:       machine(),
 			IndexServerAddress: "https://index.docker.io/v1/",
-			RegistryConfig:     &registry.ServiceConfig{IndexConfigs: map[string]*registry.IndexInfo{}},
+			RegistryConfig:     registryConfig(cfg),
 			NCPU:               runtime.NumCPU(),
 			MemTotal:           int64(si.Totalram) * int64(si.Unit),
 			DockerRootDir:      cfg.DataRoot,
@@ -69,6 +70,24 @@ func (d *Daemon) SystemInfo(context.Context) (*sysinfo.Info, error) {
 		VolumeQuota: sysinfo.VolumeQuota{MaxVolumes: max, Volumes: inUse},
 	}
 	return info, nil
+}
+
+// registryConfig is /info's RegistryConfig, as Docker shows it: the
+// insecure CIDRs (loopback always), and an index entry for docker.io and
+// for each insecure registry named by host.
+func registryConfig(cfg config.Config) *registry.ServiceConfig {
+	cidrs, hosts, _ := config.ParseInsecureRegistries(cfg.InsecureRegistries)
+	sc := &registry.ServiceConfig{
+		InsecureRegistryCIDRs: cidrs,
+		IndexConfigs: map[string]*registry.IndexInfo{
+			"docker.io": {Name: "docker.io", Mirrors: []string{}, Secure: true, Official: true},
+		},
+		Mirrors: []string{},
+	}
+	for _, h := range hosts {
+		sc.IndexConfigs[h] = &registry.IndexInfo{Name: h, Mirrors: []string{}}
+	}
+	return sc
 }
 
 // SystemVersion answers GET /version.

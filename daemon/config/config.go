@@ -9,10 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -51,7 +54,15 @@ type Config struct {
 	// StorageDriver is the graph driver for image and container layers; ""
 	// picks overlay2 where the backing filesystem supports it, else vfs.
 	StorageDriver string `json:"storage-driver,omitempty"`
+	// InsecureRegistries are the registries (host[:port], or CIDRs of their
+	// addresses) reached over plain HTTP or unverified HTTPS; 127.0.0.0/8
+	// and ::1 always are (DefaultInsecureRegistryCIDRs).
+	InsecureRegistries []string `json:"insecure-registries,omitempty"`
 }
+
+// DefaultInsecureRegistryCIDRs are insecure whatever the configuration, as
+// in Docker: registries on the loopback addresses.
+var DefaultInsecureRegistryCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 // storageDrivers are the accepted values of storage-driver.
 var storageDrivers = []string{"", "overlay2", "vfs"}
@@ -88,7 +99,9 @@ func InstallFlags(fs *pflag.FlagSet, c *Config) {
 	fs.BoolVarP(&c.Debug, "debug", "D", c.Debug, "Debug logging (same as --log-level=debug)")
 	fs.StringArrayVar(&c.Labels, "label", c.Labels, "Engine label key=value (repeatable)")
 	fs.StringVarP(&c.StorageDriver, "storage-driver", "s", c.StorageDriver, "Storage driver for image and container layers: overlay2 or vfs (default: overlay2 where supported)")
+	fs.StringArrayVar(&c.InsecureRegistries, "insecure-registry", c.InsecureRegistries, "Registry reached over plain HTTP or unverified HTTPS: host[:port] or CIDR (repeatable)")
 	_ = fs.SetAnnotation("host", keyAnnotation, []string{"hosts"})
+	_ = fs.SetAnnotation("insecure-registry", keyAnnotation, []string{"insecure-registries"})
 	_ = fs.SetAnnotation("label", keyAnnotation, []string{"labels"})
 }
 
@@ -101,6 +114,7 @@ func Load(base Config, flags *pflag.FlagSet, file string, required bool) (Config
 	cfg := base
 	cfg.Hosts = slices.Clone(base.Hosts)
 	cfg.Labels = slices.Clone(base.Labels)
+	cfg.InsecureRegistries = slices.Clone(base.InsecureRegistries)
 
 	b, err := os.ReadFile(file)
 	switch {
@@ -200,7 +214,43 @@ func (c Config) Validate() error {
 			return fmt.Errorf("invalid label %q: must be key=value", l)
 		}
 	}
+	if _, _, err := ParseInsecureRegistries(c.InsecureRegistries); err != nil {
+		return err
+	}
 	return nil
+}
+
+// ParseInsecureRegistries splits insecure-registries into CIDRs and
+// registry names (host[:port], lower-cased), the defaults first; an entry
+// that is neither, or has a scheme, is an error.
+func ParseInsecureRegistries(list []string) (cidrs []netip.Prefix, hosts []string, err error) {
+	cidrs = slices.Clone(DefaultInsecureRegistryCIDRs)
+	for _, r := range list {
+		if strings.Contains(r, "://") {
+			return nil, nil, fmt.Errorf("invalid insecure-registries entry %q: it must be host[:port] or a CIDR, without a scheme", r)
+		}
+		if p, perr := netip.ParsePrefix(r); perr == nil {
+			p = p.Masked()
+			if !slices.Contains(cidrs, p) {
+				cidrs = append(cidrs, p)
+			}
+			continue
+		}
+		u, perr := url.Parse("//" + r)
+		if r == "" || perr != nil || u.Host != r || u.Hostname() == "" || strings.ContainsAny(r, "/@?#") {
+			return nil, nil, fmt.Errorf("invalid insecure-registries entry %q: it must be host[:port] or a CIDR", r)
+		}
+		if port := u.Port(); port != "" {
+			if n, aerr := strconv.Atoi(port); aerr != nil || n < 1 || n > 65535 {
+				return nil, nil, fmt.Errorf("invalid insecure-registries entry %q: invalid port %q", r, port)
+			}
+		}
+		h := strings.ToLower(r)
+		if !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	return cidrs, hosts, nil
 }
 
 // Level is the log level in force: debug wins over log-level.

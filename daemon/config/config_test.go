@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -240,7 +241,7 @@ func TestLevel(t *testing.T) {
 }
 
 func TestKeys(t *testing.T) {
-	want := []string{"hosts", "data-root", "exec-root", "pidfile", "group", "insecure-tcp", "max-volumes", "log-level", "debug", "labels", "storage-driver"}
+	want := []string{"hosts", "data-root", "exec-root", "pidfile", "group", "insecure-tcp", "max-volumes", "log-level", "debug", "labels", "storage-driver", "insecure-registries"}
 	if got := Keys(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Keys() = %v", got)
 	}
@@ -258,5 +259,39 @@ func TestStorageDriverValidated(t *testing.T) {
 	c.StorageDriver = "aufs"
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `invalid storage-driver "aufs"`) {
 		t.Errorf("aufs: %v", err)
+	}
+}
+
+func TestInsecureRegistries(t *testing.T) {
+	base, fs := parse(t, "--insecure-registry", "myreg:5000", "--insecure-registry=10.0.0.0/8")
+	got, err := Load(base, fs, filepath.Join(t.TempDir(), "none.json"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.InsecureRegistries, []string{"myreg:5000", "10.0.0.0/8"}) {
+		t.Fatalf("from flags: %v", got.InsecureRegistries)
+	}
+	base, fs = parse(t)
+	got, err = Load(base, fs, writeFile(t, `{"insecure-registries": ["Reg.Example:443", "192.168.1.0/24", "[::1]:5000"]}`), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cidrs, hosts, err := ParseInsecureRegistries(got.InsecureRegistries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(cidrs) != "[127.0.0.0/8 ::1/128 192.168.1.0/24]" || fmt.Sprint(hosts) != "[reg.example:443 [::1]:5000]" {
+		t.Fatalf("cidrs %v hosts %v", cidrs, hosts)
+	}
+	base, fs = parse(t, "--insecure-registry=a:1")
+	if _, err := Load(base, fs, writeFile(t, `{"insecure-registries": ["b"]}`), false); err == nil || !strings.Contains(err.Error(), "insecure-registries: (from flag: [a:1], from file: [b])") {
+		t.Fatalf("flag and file: %v", err)
+	}
+	for _, bad := range []string{"http://reg:5000", "reg/path", "", "reg:99999", "user@reg"} {
+		c := *Default()
+		c.InsecureRegistries = []string{bad}
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "invalid insecure-registries entry") {
+			t.Errorf("%q: %v", bad, err)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/api/types/registry"
 
 	"github.com/berth-engine/berth/api/types/filters"
 	"github.com/berth-engine/berth/api/types/progress"
@@ -39,4 +40,13 @@ type Backend interface {
 	// ImageExport resolves every name before it writes anything to w, so a
 	// bad name is an error response rather than a broken archive.
 	ImageExport(ctx context.Context, names []string, w io.Writer) error
+	// ImagePull pulls ref (name:tag or name@digest) from its registry for
+	// platform ("" for the daemon's), with credentials auth (nil for none).
+	// It writes its progress to out; an error returned before the first
+	// message is the request's status.
+	ImagePull(ctx context.Context, ref, platform string, auth *registry.AuthConfig, out progress.Output) error
+	// ImagePullAllTags pulls every tag of the repository repo.
+	ImagePullAllTags(ctx context.Context, repo, platform string, auth *registry.AuthConfig, out progress.Output) error
+	// ImagePush pushes name:tag, or every tag of name when tag is "".
+	ImagePush(ctx context.Context, name, tag string, auth *registry.AuthConfig, out progress.Output) error
 }

@@ -3,10 +3,16 @@ package image
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+	distref "github.com/distribution/reference"
+	"github.com/moby/moby/api/types/registry"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-engine/berth/api/server/httputils"
 	"github.com/berth-engine/berth/api/server/router"
@@ -32,6 +38,7 @@ func (ir *Router) Routes() []router.Route {
 		{Method: http.MethodPost, Path: "/images/load", Handler: ir.load},
 		{Method: http.MethodPost, Path: "/images/prune", Handler: ir.prune},
 		{Method: http.MethodPost, Path: "/images/{name:.*}/tag", Handler: ir.tag},
+		{Method: http.MethodPost, Path: "/images/{name:.*}/push", Handler: ir.push},
 		{Method: http.MethodDelete, Path: "/images/{name:.*}", Handler: ir.remove},
 	}
 }
@@ -123,7 +130,7 @@ func (ir *Router) create(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	switch {
 	case r.Form.Get("fromImage") != "":
-		return cerrdefs.ErrNotImplemented.WithMessage("pulling images from a registry is not implemented yet; use docker load or docker import")
+		return ir.pull(ctx, w, r)
 	case r.Form.Get("fromSrc") == "":
 		return cerrdefs.ErrInvalidArgument.WithMessage("either fromImage or fromSrc is required")
 	case r.Form.Get("fromSrc") != "-":
@@ -141,6 +148,98 @@ func (ir *Router) create(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return streamError(out, err)
 	}
 	return out.WriteProgress(progress.Progress{Action: id})
+}
+
+// pull is `docker pull`: POST /images/create?fromImage=&tag=&platform=,
+// credentials in X-Registry-Auth. Errors before the first message (an
+// unknown manifest, a refused login) are answered with their status, as
+// Docker does; later ones end the stream.
+func (ir *Router) pull(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	ref, all, err := pullReference(r.Form.Get("fromImage"), r.Form.Get("tag"))
+	if err != nil {
+		return err
+	}
+	// Docker ignores an undecodable header on pulls: anonymous.
+	auth, _ := decodeAuth(r.Header.Get(registry.AuthHeader))
+	out := httputils.NewJSONStream(w)
+	if all {
+		err = ir.b.ImagePullAllTags(ctx, ref, r.Form.Get("platform"), auth, out)
+	} else {
+		err = ir.b.ImagePull(ctx, ref, r.Form.Get("platform"), auth, out)
+	}
+	if err != nil {
+		return streamError(out, err)
+	}
+	return nil
+}
+
+// pullReference makes the reference to pull of fromImage and tag, which may
+// be a digest. With neither tag nor digest, every tag is pulled.
+func pullReference(fromImage, tag string) (ref string, allTags bool, err error) {
+	named, err := distref.ParseNormalizedNamed(fromImage)
+	if err != nil {
+		return "", false, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid reference format: %s", fromImage))
+	}
+	if tag != "" {
+		if dgst, derr := digest.Parse(tag); derr == nil {
+			named, err = distref.WithDigest(distref.TrimNamed(named), dgst)
+		} else {
+			named, err = distref.WithTag(distref.TrimNamed(named), tag)
+		}
+		if err != nil {
+			return "", false, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid tag format: %s", tag))
+		}
+		return named.String(), false, nil
+	}
+	if _, ok := named.(distref.Tagged); ok {
+		return named.String(), false, nil
+	}
+	if _, ok := named.(distref.Digested); ok {
+		return named.String(), false, nil
+	}
+	return named.String(), true, nil
+}
+
+// push is `docker push`: POST /images/{name}/push?tag=, credentials in
+// X-Registry-Auth. Its first message goes out before the registry is
+// reached, so registry errors end the stream, as in Docker.
+func (ir *Router) push(ctx context.Context, w http.ResponseWriter, r *http.Request, vars map[string]string) error {
+	if err := httputils.ParseForm(r); err != nil {
+		return err
+	}
+	auth, err := decodeAuth(r.Header.Get(registry.AuthHeader))
+	if err != nil {
+		return err
+	}
+	out := httputils.NewJSONStream(w)
+	if err := ir.b.ImagePush(ctx, vars["name"], r.Form.Get("tag"), auth, out); err != nil {
+		return streamError(out, err)
+	}
+	return nil
+}
+
+// decodeAuth decodes X-Registry-Auth: base64 (URL or standard alphabet,
+// padded or not) of a JSON AuthConfig. Empty is anonymous (nil).
+func decodeAuth(header string) (*registry.AuthConfig, error) {
+	header = strings.TrimSpace(header)
+	if header == "" {
+		return nil, nil
+	}
+	var raw []byte
+	var err error
+	for _, enc := range []*base64.Encoding{base64.URLEncoding, base64.RawURLEncoding, base64.StdEncoding, base64.RawStdEncoding} {
+		if raw, err = enc.DecodeString(header); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("invalid X-Registry-Auth header: not base64")
+	}
+	var auth registry.AuthConfig
+	if err := json.Unmarshal(raw, &auth); err != nil {
+		return nil, cerrdefs.ErrInvalidArgument.WithMessage("invalid X-Registry-Auth header: " + err.Error())
+	}
+	return &auth, nil
 }
 
 func (ir *Router) load(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
