@@ -85,7 +85,10 @@ type Driver struct {
 	refs map[string]int // mounted layer ID -> Gets not yet Put
 }
 
-var _ graphdriver.Driver = (*Driver)(nil)
+var (
+	_ graphdriver.Driver     = (*Driver)(nil)
+	_ graphdriver.DiffGetter = (*Driver)(nil)
+)
 
 // New returns an overlay2 driver keeping its layers in root (created if
 // missing). It fails with an error wrapping graphdriver.ErrNotSupported
@@ -360,6 +363,18 @@ func (d *Driver) removeLayer(id string) error {
 // Exists reports whether layer id exists.
 func (d *Driver) Exists(id string) bool {
 	return checkID(id) == nil && d.exists(id) == nil
+}
+
+// DiffPath returns layer id's diff directory: its own content, what
+// ApplyDiff extracted (graphdriver.DiffGetter).
+func (d *Driver) DiffPath(id string) (string, error) {
+	if err := checkID(id); err != nil {
+		return "", err
+	}
+	if err := d.exists(id); err != nil {
+		return "", err
+	}
+	return d.diffPath(id), nil
 }
 
 // Get returns the directory holding layer id's full filesystem: the diff

@@ -20,6 +20,11 @@ import (
 // Name of the driver.
 const Name = "vfs"
 
+var (
+	_ graphdriver.Driver     = (*Driver)(nil)
+	_ graphdriver.DiffGetter = (*Driver)(nil)
+)
+
 // Driver keeps layers in <root>/dir/<id>.
 type Driver struct {
 	root string
@@ -109,6 +114,11 @@ func (d *Driver) Get(id string) (string, error) {
 	}
 	return dir, nil
 }
+
+// DiffPath returns the layer directory (graphdriver.DiffGetter). It holds
+// the parent's content too; the paths of the layer's own diff have the
+// content the diff gave them.
+func (d *Driver) DiffPath(id string) (string, error) { return d.Get(id) }
 
 // Put does nothing: Get mounted nothing.
 func (d *Driver) Put(string) error { return nil }

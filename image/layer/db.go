@@ -4,7 +4,7 @@ package layer
 //
 //	v1                          schema version 1
 //	├── layers                  one key per registered (read-only) layer
-//	│   └── <chainID>           JSON: {"diffID","parent","cacheID","size","diffSize","tar","tarSize","created"}
+//	│   └── <chainID>           JSON: {"diffID","parent","cacheID","size","diffSize","tar","tarSize","created","unreproducible"}
 //	├── mounts                  one key per read-write (container) layer
 //	│   └── <name>              JSON: {"mountID","initID","parent","created"}
 //	└── pending                 driver layers that may exist without a record
@@ -14,8 +14,11 @@ package layer
 // layer); cacheID, mountID and initID are the graphdriver's layer IDs (64
 // random hex digits; initID is mountID+"-init"); size is the layer's size
 // with its parents, diffSize its own (content bytes, as the driver counts
-// them); tar names the layer's original diff under <root>/tars/ (see
-// tarfile.go) and tarSize is its uncompressed length.
+// them); tar names the file under <root>/tars/ from which the layer's
+// original diff is reproduced (<cacheID>.tar-split.json.gz, or the whole
+// diff in <cacheID>.tar.zst for layers of earlier versions; see
+// tarfile.go), tarSize is the diff's length, and unreproducible, when
+// present, says why it cannot be reproduced.
 //
 // The db is the truth about which layers exist. Every driver layer is
 // announced in pending (committed) before the driver creates it, and leaves
@@ -23,7 +26,7 @@ package layer
 // back to pending in the transaction that deletes the record and leaves
 // pending once the driver removed it. So a crash at any point leaves either a
 // record or a pending key for every driver layer that may exist, and New
-// removes whatever is pending (driver layer and tar file) and logs it. The
+// removes whatever is pending (driver layer and tar-split file) and logs it. The
 // driver interface cannot list layers, which is why the intent is written
 // down instead of discovered.
 //
@@ -56,6 +59,8 @@ type layerRecord struct {
 	Tar      string    `json:"tar"`
 	TarSize  int64     `json:"tarSize"`
 	Created  time.Time `json:"created"`
+
+	Unreproducible string `json:"unreproducible,omitempty"`
 }
 
 // mountRecord is a read-write layer's persisted metadata.

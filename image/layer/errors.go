@@ -22,6 +22,10 @@ var (
 	ErrNotReferenced = errclass.New("layer is not a reference held from this store", cerrdefs.ErrFailedPrecondition)
 	// ErrDigestMismatch: a layer's stored tar no longer hashes to its DiffID.
 	ErrDigestMismatch = errclass.New("layer content does not match its diff ID", cerrdefs.ErrDataLoss)
+	// ErrDiffNotReproducible: the layer's diff cannot be reassembled from
+	// the driver's copy (a later entry of the tar replaced an earlier
+	// one's content); the layer is usable, not exportable.
+	ErrDiffNotReproducible = errclass.New("layer's original diff cannot be reproduced", cerrdefs.ErrFailedPrecondition)
 	// ErrInvalidDiff: the diff could not be applied (not a tar, truncated,
 	// a path escaping the layer).
 	ErrInvalidDiff = errclass.New("invalid layer diff", cerrdefs.ErrInvalidArgument)

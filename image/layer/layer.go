@@ -13,9 +13,10 @@
 // images' layers, and GC removes what is left unheld (partial loads that a
 // crash interrupted).
 //
-// Each layer's original diff is kept next to the driver's copy, zstd
-// compressed, so that TarStream reproduces it byte for byte and a save or
-// push yields the same DiffIDs (see tarfile.go).
+// Each layer's tar headers and padding are kept next to the driver's copy
+// (tar-split), so that TarStream reproduces the original diff byte for byte
+// from them and the driver's files, and a save or push yields the same
+// DiffIDs (see tarfile.go).
 package layer
 
 import (
@@ -71,7 +72,9 @@ type Layer interface {
 	DiffSize() int64
 	// TarStream returns the layer's diff exactly as it was registered: its
 	// sha256 is DiffID. A read that reaches the end of a stream that does
-	// not match fails with ErrDigestMismatch.
+	// not match fails with ErrDigestMismatch. A layer whose diff cannot be
+	// rebuilt from its content (see tarfile.go) fails with
+	// ErrDiffNotReproducible.
 	TarStream() (io.ReadCloser, error)
 	// TarSize is the length of TarStream in bytes.
 	TarSize() int64
@@ -87,15 +90,17 @@ type Metadata struct {
 
 // roLayer is a registered layer. Its fields other than refs are immutable.
 type roLayer struct {
-	store    *Store
-	chainID  ChainID
-	diffID   DiffID
-	parent   *roLayer
-	cacheID  string
-	tar      string // file name under <root>/tars
-	tarSize  int64
-	size     int64
-	diffSize int64
+	store   *Store
+	chainID ChainID
+	diffID  DiffID
+	parent  *roLayer
+	cacheID string
+	tar     string // file name under <root>/tars
+	// unreproducible says why TarStream cannot reproduce the diff, if so.
+	unreproducible string
+	tarSize        int64
+	size           int64
+	diffSize       int64
 
 	refs int // guarded by store.mu
 }

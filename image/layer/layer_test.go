@@ -432,19 +432,49 @@ func TestMissingDriverLayerDropped(t *testing.T) {
 }
 
 func TestTarStreamDetectsCorruption(t *testing.T) {
-	s := newHarness(t).open(t)
+	h := newHarness(t)
+	s := h.open(t)
 	l := mustRegister(t, s, chainTars(t)[0], "")
-	// Replace the stored diff with a valid zstd stream of other bytes.
+	dir := filepath.Join(h.vfsRoot(), "dir", l.(*layerRef).cacheID)
+	read := func() error {
+		t.Helper()
+		rc, err := l.TarStream()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		_, err = io.ReadAll(rc)
+		return err
+	}
+
+	// A file of the layer changed in place, same size.
+	if err := os.WriteFile(filepath.Join(dir, "etc/app/a"), []byte("One\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := read(); !errors.Is(err, ErrDigestMismatch) {
+		t.Errorf("reading a layer whose file changed: %v, want ErrDigestMismatch", err)
+	}
+	// Shorter, gone, replaced by something else than a file.
+	for name, change := range map[string]func(string) error{
+		"truncated": func(p string) error { return os.WriteFile(p, []byte("o"), 0o644) },
+		"removed":   os.Remove,
+		"replaced":  func(p string) error { os.Remove(p); return os.Mkdir(p, 0o755) },
+	} {
+		if err := change(filepath.Join(dir, "etc/app/b")); err != nil {
+			t.Fatal(err)
+		}
+		if err := read(); !errors.Is(err, ErrDigestMismatch) {
+			t.Errorf("%s: %v, want ErrDigestMismatch", name, err)
+		}
+		os.RemoveAll(filepath.Join(dir, "etc/app/b"))
+		os.WriteFile(filepath.Join(dir, "etc/app/b"), []byte("two\n"), 0o644)
+	}
+	// The metadata replaced by another layer's.
 	other := mustRegister(t, s, chainTars(t)[1], "")
 	src, _ := os.ReadFile(s.tarPath(other.(*layerRef).tar))
 	os.WriteFile(s.tarPath(l.(*layerRef).tar), src, 0o600)
-	rc, err := l.TarStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	if _, err := io.ReadAll(rc); !errors.Is(err, ErrDigestMismatch) {
-		t.Errorf("reading a corrupted diff: %v, want ErrDigestMismatch", err)
+	if err := read(); !errors.Is(err, ErrDigestMismatch) {
+		t.Errorf("reading a layer with another's metadata: %v, want ErrDigestMismatch", err)
 	}
 }
 

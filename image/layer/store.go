@@ -3,7 +3,6 @@ package layer
 import (
 	"archive/tar"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,12 +11,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/moby/locker"
-	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
 	bolt "go.etcd.io/bbolt"
 
@@ -152,6 +151,8 @@ func (s *Store) load() error {
 			tarSize:  rec.TarSize,
 			size:     rec.Size,
 			diffSize: rec.DiffSize,
+
+			unreproducible: rec.Unreproducible,
 		}
 		if parent != nil {
 			parent.refs++
@@ -191,7 +192,7 @@ func (s *Store) load() error {
 			}
 			s.log.WithField("cache-id", cacheID).Warn("removed driver layer left by an interrupted layer operation")
 		}
-		os.Remove(s.tarPath(tarName(cacheID)))
+		s.removeTars(cacheID)
 		swept = append(swept, cacheID)
 	}
 	if len(swept) > 0 {
@@ -214,7 +215,7 @@ func (s *Store) load() error {
 			continue
 		}
 		if err := os.RemoveAll(s.tarPath(e.Name())); err == nil {
-			s.log.WithField("file", e.Name()).Warn("removed layer diff file that no layer record names")
+			s.log.WithField("file", e.Name()).Warn("removed layer diff metadata file that no layer record names")
 		}
 	}
 	return nil
@@ -248,6 +249,9 @@ func (s *Store) Register(diff io.Reader, parent ChainID) (Layer, error) {
 
 // register creates the layer on p, whose reference the caller holds; it
 // reports whether the new layer took that reference over.
+//
+// The diff is read, hashed and split (tar-split metadata to its file) in
+// one goroutine while the driver extracts it in this one.
 func (s *Store) register(diff io.Reader, p *roLayer) (_ *layerRef, keptParent bool, _ error) {
 	cacheID := randomID()
 	if err := s.commit.Update(addPending(cacheID)); err != nil {
@@ -257,32 +261,54 @@ func (s *Store) register(diff io.Reader, p *roLayer) (_ *layerRef, keptParent bo
 		s.removeDriverLayers(cacheID)
 		return nil, false, err
 	}
-	tw, err := s.createTar(tarName(cacheID))
+	meta, err := s.createSplit(tarName(cacheID))
 	if err != nil {
 		s.removeDriverLayers(cacheID)
-		return nil, false, fmt.Errorf("creating diff file: %w", err)
+		return nil, false, fmt.Errorf("creating diff metadata file: %w", err)
 	}
 	src := &errReader{r: diff}
-	counter := &countingWriter{}
-	h := sha256.New()
-	tee := io.TeeReader(src, io.MultiWriter(h, counter, tw))
-	diffSize, err := s.driver.ApplyDiff(cacheID, cacheIDOf(p), tee)
+	var written chan writtenFile
+	var dir string
+	if dg, ok := s.driver.(graphdriver.DiffGetter); ok {
+		if d, err := dg.DiffPath(cacheID); err == nil {
+			dir = d
+			written = make(chan writtenFile, 4096)
+		}
+	}
+	pipe, done := startSplit(src, meta, written)
+	applied := make(chan struct{})
+	var wbDone <-chan struct{}
+	if written != nil {
+		wbDone = startWriteback(dir, pipe, written, applied)
+	}
+	diffSize, err := s.driver.ApplyDiff(cacheID, cacheIDOf(p), pipe)
 	if err == nil {
 		// The digest covers the whole stream, padding after the tar's end
-		// included.
-		_, err = io.Copy(io.Discard, tee)
+		// included (the drivers read it all; this is in case).
+		_, err = io.Copy(io.Discard, pipe)
 	}
 	if err == nil {
-		err = tw.finish()
+		close(applied)
+	}
+	pipe.closeRead()
+	res := <-done
+	if wbDone != nil {
+		<-wbDone
+	}
+	if err == nil {
+		err = res.err
+	}
+	if err == nil {
+		err = meta.finish()
 	} else {
-		tw.abort()
+		meta.abort()
 	}
 	if err != nil {
 		s.removeDriverLayers(cacheID)
 		return nil, false, classifyApplyError(err, src.err)
 	}
 
-	diffID := DiffID(digest.NewDigest(digest.SHA256, h))
+	diffID := res.diffID
 	var parentID ChainID
 	var parentSize int64
 	if p != nil {
@@ -308,12 +334,8 @@ func (s *Store) register(diff io.Reader, p *roLayer) (_ *layerRef, keptParent bo
 		Size:     parentSize + diffSize,
 		DiffSize: diffSize,
 		Tar:      tarName(cacheID),
-		TarSize:  counter.n,
+		TarSize:  res.size,
 		Created:  time.Now().UTC(),
-	}
-	if err := s.commit.Update(commitLayer(chainID, rec)); err != nil {
-		s.removeDriverLayers(cacheID)
-		return nil, false, fmt.Errorf("recording layer %s: %w", chainID, err)
 	}
 	l := &roLayer{
 		store:    s,
@@ -327,6 +349,17 @@ func (s *Store) register(diff io.Reader, p *roLayer) (_ *layerRef, keptParent bo
 		diffSize: diffSize,
 		refs:     1,
 	}
+	if len(res.doubt) > 0 {
+		if err := s.checkReproducible(l); err != nil {
+			rec.Unreproducible = fmt.Sprintf("entries of the diff replace or delete others (%s): %v", strings.Join(res.doubt, ", "), err)
+			l.unreproducible = rec.Unreproducible
+			s.log.WithFields(logrus.Fields{"layer": chainID, "diff-id": diffID}).Warnf("layer registered, but its diff cannot be reproduced (save and push will fail): %s", rec.Unreproducible)
+		}
+	}
+	if err := s.commit.Update(commitLayer(chainID, rec)); err != nil {
+		s.removeDriverLayers(cacheID)
+		return nil, false, fmt.Errorf("recording layer %s: %w", chainID, err)
+	}
 	s.mu.Lock()
 	s.layers[chainID] = l
 	s.mu.Unlock()
@@ -334,12 +367,18 @@ func (s *Store) register(diff io.Reader, p *roLayer) (_ *layerRef, keptParent bo
 	return &layerRef{roLayer: l}, true, nil
 }
 
-// countingWriter counts the bytes of the diff.
-type countingWriter struct{ n int64 }
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	c.n += int64(len(p))
-	return len(p), nil
+// checkReproducible reassembles l's diff and checks it hashes to its
+// DiffID.
+func (s *Store) checkReproducible(l *roLayer) error {
+	rc, err := s.openSplit(l)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	buf := getChunk()
+	defer putChunk(buf)
+	_, err = io.CopyBuffer(io.Discard, struct{ io.Reader }{rc}, buf[:cap(buf)])
+	return err
 }
 
 // errReader remembers the error of the caller's stream, to tell it apart
@@ -478,7 +517,7 @@ func (s *Store) removeDriverLayers(ids ...string) error {
 				continue
 			}
 		}
-		if err := os.Remove(s.tarPath(tarName(id))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := s.removeTars(id); err != nil {
 			errs = append(errs, err)
 			continue
 		}

@@ -4,35 +4,46 @@ package layer
 //
 // A DiffID is the sha256 of the exact tar bytes a layer was registered from:
 // header encodings, padding, entry order, trailing zero blocks. Regenerating
-// a tar from the driver's directory cannot reproduce them. Docker records
-// the tar's headers with tar-split and re-reads file contents from the
-// driver; Berth keeps the whole original stream instead, zstd compressed
-// (fastest level), in <root>/tars/<cacheID>.tar.zst, written while the diff
-// is applied (one pass over the input) and fsynced before the layer's record
-// is committed. TarStream decompresses it and checks the sha256 as it goes.
+// a tar from the driver's directory cannot reproduce them. As Docker does,
+// Berth records the tar's raw headers and padding with tar-split while the
+// diff is applied (one pass over the input, see tarsplit.go), in
+// <root>/tars/<cacheID>.tar-split.json.gz, fsynced before the layer's record
+// is committed: a few bytes per entry, no content. TarStream replays the
+// recorded bytes and reads each regular file's content back from the layer's
+// own directory in the driver (graphdriver.DiffGetter: overlay2's diff
+// directory, vfs's layer directory; other drivers' mounted filesystem),
+// and checks the sha256 of the result against the DiffID as it goes.
 //
-// The cost is disk: every layer's content is stored twice, once expanded by
-// the driver and once compressed (about what a registry blob or containerd's
-// content store costs). In exchange the copy is exact for any tar, including
-// ones tar-split cannot describe (duplicate entries, hard links to later
-// overwritten paths), and does not depend on the driver's on-disk format.
+// That works as long as the driver's copy of each path holds the content
+// the tar gave it, which a tar can defeat: an entry replaced or deleted by a
+// later entry of the same diff, content on a whiteout, a sparse file.
+// Register spots such entries and, for those diffs only, reassembles the
+// stream at once to check it; a diff that cannot be reproduced is still
+// registered (containers can use it) but recorded as such, and its TarStream
+// fails with ErrDiffNotReproducible (Docker refuses such diffs outright).
+//
+// Layers registered before tar-split (<cacheID>.tar.zst, the whole diff
+// zstd compressed) are still read.
 
 import (
-	"crypto/sha256"
-	"errors"
+	"bufio"
+	"encoding/json"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
-	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-engine/berth/graphdriver"
 )
 
-const tarSuffix = ".tar.zst"
+const (
+	tarSuffix       = ".tar-split.json.gz"
+	legacyTarSuffix = ".tar.zst"
+)
 
 func (s *Store) tarDir() string { return filepath.Join(s.root, "tars") }
 
@@ -40,67 +51,82 @@ func (s *Store) tarPath(name string) string { return filepath.Join(s.tarDir(), f
 
 func tarName(cacheID string) string { return cacheID + tarSuffix }
 
-// encoders are reused: a zstd encoder allocates its tables once.
-var encoders = sync.Pool{New: func() any {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest))
-	if err != nil {
-		panic(err) // only for invalid options
+// removeTars removes cacheID's metadata file, in either format.
+func (s *Store) removeTars(cacheID string) error {
+	var first error
+	for _, name := range []string{tarName(cacheID), cacheID + legacyTarSuffix} {
+		if err := os.Remove(s.tarPath(name)); err != nil && !os.IsNotExist(err) && first == nil {
+			first = err
+		}
 	}
-	return enc
-}}
-
-// tarWriter writes a layer's original diff to its file.
-type tarWriter struct {
-	f    *os.File
-	enc  *zstd.Encoder
-	path string
-}
-
-func (s *Store) createTar(name string) (*tarWriter, error) {
-	path := s.tarPath(name)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	enc := encoders.Get().(*zstd.Encoder)
-	enc.Reset(f)
-	return &tarWriter{f: f, enc: enc, path: path}, nil
-}
-
-func (w *tarWriter) Write(p []byte) (int, error) { return w.enc.Write(p) }
-
-// finish flushes, fsyncs and closes the file.
-func (w *tarWriter) finish() error {
-	err := w.enc.Close()
-	w.release()
-	if err == nil {
-		err = w.f.Sync()
-	}
-	if cerr := w.f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(w.path)
-	}
-	return err
-}
-
-// abort closes and deletes the file.
-func (w *tarWriter) abort() {
-	w.enc.Close()
-	w.release()
-	w.f.Close()
-	os.Remove(w.path)
-}
-
-func (w *tarWriter) release() {
-	w.enc.Reset(nil)
-	encoders.Put(w.enc)
-	w.enc = nil
+	return first
 }
 
 // openTar opens l's original diff.
 func (s *Store) openTar(l *roLayer) (io.ReadCloser, error) {
+	if l.unreproducible != "" {
+		return nil, fmt.Errorf("layer %s: %w: %s", l.chainID, ErrDiffNotReproducible, l.unreproducible)
+	}
+	if strings.HasSuffix(l.tar, legacyTarSuffix) {
+		return s.openLegacyTar(l)
+	}
+	return s.openSplit(l)
+}
+
+// openSplit reassembles l's diff from its tar-split metadata and its files.
+func (s *Store) openSplit(l *roLayer) (_ io.ReadCloser, retErr error) {
+	f, err := os.Open(s.tarPath(l.tar))
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: opening its diff metadata: %w", l.chainID, err)
+	}
+	defer func() {
+		if retErr != nil {
+			f.Close()
+		}
+	}()
+	gz, err := gzip.NewReader(bufio.NewReaderSize(f, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: reading its diff metadata: %w", l.chainID, err)
+	}
+	dir, put, err := s.contentDir(l.cacheID)
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: %w", l.chainID, err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		put()
+		return nil, fmt.Errorf("layer %s: %w", l.chainID, err)
+	}
+	a := &assembler{dec: json.NewDecoder(gz), root: root}
+	return newVerifyingReader(a, func() error {
+		a.Close()
+		root.Close()
+		put()
+		gz.Close()
+		return f.Close()
+	}, l), nil
+}
+
+// contentDir is where the driver keeps the content of layer cacheID, and
+// what to call when done with it.
+func (s *Store) contentDir(cacheID string) (string, func(), error) {
+	if dg, ok := s.driver.(graphdriver.DiffGetter); ok {
+		dir, err := dg.DiffPath(cacheID)
+		return dir, func() {}, err
+	}
+	dir, err := s.driver.Get(cacheID)
+	if err != nil {
+		return "", nil, err
+	}
+	return dir, func() {
+		if err := s.driver.Put(cacheID); err != nil {
+			s.log.WithField("cache-id", cacheID).WithError(err).Warn("unmounting layer after reading its diff")
+		}
+	}, nil
+}
+
+// openLegacyTar decompresses l's diff, kept whole.
+func (s *Store) openLegacyTar(l *roLayer) (io.ReadCloser, error) {
 	f, err := os.Open(s.tarPath(l.tar))
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: opening its diff: %w", l.chainID, err)
@@ -110,47 +136,8 @@ func (s *Store) openTar(l *roLayer) (io.ReadCloser, error) {
 		f.Close()
 		return nil, fmt.Errorf("layer %s: reading its diff: %w", l.chainID, err)
 	}
-	return &verifyingReader{f: f, dec: dec, h: sha256.New(), want: l.diffID, chainID: l.chainID}, nil
+	return newVerifyingReader(dec, func() error {
+		dec.Close()
+		return f.Close()
+	}, l), nil
 }
-
-// verifyingReader decompresses a layer's diff and fails the read that
-// reaches its end if the content does not hash to the DiffID.
-type verifyingReader struct {
-	f       *os.File
-	dec     *zstd.Decoder
-	h       hash.Hash
-	want    DiffID
-	chainID ChainID
-	closed  bool
-}
-
-func (r *verifyingReader) Read(p []byte) (int, error) {
-	if r.closed {
-		return 0, os.ErrClosed
-	}
-	n, err := r.dec.Read(p)
-	r.h.Write(p[:n])
-	if errors.Is(err, io.EOF) {
-		if got := digest.NewDigest(digest.SHA256, r.h); got != digest.Digest(r.want) {
-			return n, fmt.Errorf("layer %s: stored diff hashes to %s, want %s: %w", r.chainID, got, r.want, ErrDigestMismatch)
-		}
-		return n, io.EOF
-	}
-	if err != nil {
-		return n, fmt.Errorf("layer %s: reading its diff: %w", r.chainID, err)
-	}
-	return n, nil
-}
-
-func (r *verifyingReader) Close() error {
-	if r.closed {
-		return nil
-	}
-	r.closed = true
-	r.dec.Close()
-	return r.f.Close()
-}
-
-// isTarFileName reports whether name looks like a file this store writes in
-// <root>/tars.
-func isTarFileName(name string) bool { return strings.HasSuffix(name, tarSuffix) }

@@ -20,7 +20,9 @@ import (
 //
 // The archive must end with its end-of-archive marker (Go's tar reader does not insist): an
 // archive cut at the boundary of an entry is truncated too.
-func extract(ctx context.Context, in *inputReader, root *os.Root) error {
+//
+// A regular file that spec wants registered on the side is copied to it too (see speculate.go).
+func extract(ctx context.Context, in *inputReader, root *os.Root, spec *speculator) error {
 	tail := &tailReader{r: in}
 	tr := tar.NewReader(tail)
 	buf := make([]byte, bufSize)
@@ -108,10 +110,18 @@ func extract(ctx context.Context, in *inputReader, root *os.Root) error {
 			if err != nil {
 				return entryErr(name, err)
 			}
-			_, werr := copyBuffer(f, tr, buf)
+			var dst io.Writer = f
+			sp := spec.begin(name, hdr.Size)
+			if sp != nil {
+				dst = &notifyingWriter{w: f, sp: sp}
+			}
+			_, werr := copyBuffer(dst, tr, buf)
 			cerr := f.Close()
 			if werr == nil {
 				werr = cerr
+			}
+			if sp != nil {
+				sp.end(werr)
 			}
 			if werr != nil {
 				if in.failed() != nil || errors.Is(werr, io.ErrUnexpectedEOF) || errors.Is(werr, tar.ErrHeader) {
@@ -196,4 +206,16 @@ func (t *tailReader) zero() bool {
 		}
 	}
 	return true
+}
+
+// notifyingWriter tells a speculation what was written of its file.
+type notifyingWriter struct {
+	w  io.Writer
+	sp *speculation
+}
+
+func (n *notifyingWriter) Write(p []byte) (int, error) {
+	c, err := n.w.Write(p)
+	n.sp.wrote(c)
+	return c, err
 }

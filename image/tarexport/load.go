@@ -70,7 +70,9 @@ type LoadedImage struct {
 // against sha256(config). A truncated, corrupt or inconsistent archive fails with an error
 // satisfying errdefs.IsInvalidArgument, and leaves no layer references behind.
 //
-// Layers already in store are not read again (as in Docker).
+// Layers already in store are not read again (as in Docker). One large layer file that may be
+// a base layer is registered while the archive is unpacked, and used if it is one (see
+// speculate.go).
 func Load(ctx context.Context, archive io.Reader, store Store, opts LoadOptions) ([]LoadedImage, error) {
 	tmp, err := os.MkdirTemp(opts.TempDir, "berth-load-")
 	if err != nil {
@@ -91,8 +93,13 @@ func Load(ctx context.Context, archive io.Reader, store Store, opts LoadOptions)
 		}
 		return nil, invalidf("invalid archive: %v", err)
 	}
+	l := &loader{ctx: ctx, root: root, store: store, opts: opts, held: map[digest.Digest]func(){}}
+	defer l.releaseAll()
+	l.spec = newSpeculator(l)
+	defer l.spec.finish()
+
 	decIn := &inputReader{ctx: ctx, r: dec}
-	err = extract(ctx, decIn, root)
+	err = extract(ctx, decIn, root, l.spec)
 	if err == nil {
 		// Read to the end: a compressed archive's checksum is at the end.
 		if _, derr := io.Copy(io.Discard, decIn); derr != nil {
@@ -108,8 +115,6 @@ func Load(ctx context.Context, archive io.Reader, store Store, opts LoadOptions)
 		return nil, err
 	}
 
-	l := &loader{ctx: ctx, root: root, store: store, opts: opts, held: map[digest.Digest]func(){}}
-	defer l.releaseAll()
 	plans, err := l.plan()
 	if err != nil {
 		return nil, err
@@ -129,6 +134,7 @@ type loader struct {
 	store Store
 	opts  LoadOptions
 	held  map[digest.Digest]func() // layer references taken, by chain ID
+	spec  *speculator
 }
 
 // imagePlan is one image of the archive, checked and ready to register.
@@ -598,6 +604,12 @@ func (l *loader) registerLayers(p *imagePlan) error {
 			return err
 		}
 		chain := ChainID(parent, diffID)
+		if _, ok := l.held[chain]; !ok && parent == "" {
+			if release, ok := l.spec.take(p, i); ok {
+				l.held[chain] = release
+				l.reportLoaded(p, i)
+			}
+		}
 		if _, ok := l.held[chain]; !ok {
 			release, err := l.store.GetLayer(chain)
 			switch {
@@ -688,6 +700,17 @@ func (l *loader) registerLayer(p *imagePlan, i int, parent, wantChain digest.Dig
 		return fmt.Errorf("registering layer %s: the store gave chain ID %s, expected %s", shortID(wantDiffID), chain, wantChain)
 	}
 	return nil
+}
+
+// reportLoaded reports a layer registered while the archive was unpacked as read whole.
+func (l *loader) reportLoaded(p *imagePlan, i int) {
+	fi, err := l.root.Stat(p.layers[i].path)
+	if err != nil {
+		return
+	}
+	pr := &progressReader{total: fi.Size(), n: fi.Size(), id: shortID(p.diffIDs[i]), report: l.opts.Progress}
+	pr.start()
+	pr.finish()
 }
 
 func firstErr(errs ...error) error {
