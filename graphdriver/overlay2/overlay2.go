@@ -21,8 +21,9 @@
 // adopted by the first Get rather than mounted twice.
 //
 // Diffs: ApplyDiff extracts a tar straight into the diff directory with
-// github.com/moby/go-archive, whose extraction resolves every path inside
-// the destination (os.Root), turning `.wh.` files into overlay whiteouts
+// graphdriver/unpack (go-archive's semantics, with fd-relative openat2
+// RESOLVE_IN_ROOT extraction that keeps every path inside the
+// destination), turning `.wh.` files into overlay whiteouts
 // (0/0 character devices) and `.wh..wh..opq` into the trusted.overlay.opaque
 // xattr. Diff tars the diff directory and turns them back. Mounts pass
 // redirect_dir=off and metacopy=off (when the kernel has them) so that the
@@ -54,6 +55,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-engine/berth/graphdriver"
+	"github.com/berth-engine/berth/graphdriver/unpack"
 )
 
 // Name of the driver.
@@ -526,14 +528,14 @@ func (d *Driver) ApplyDiff(id, parent string, diff io.Reader) (int64, error) {
 		return 0, fmt.Errorf("overlay2: applying diff to %s: %q is %w", id, parent, graphdriver.ErrParentMismatch)
 	}
 	dst := d.diffPath(id)
-	diff = bufio.NewReaderSize(diff, 128<<10) // tar reads headers 512 bytes at a time
+	diff = bufio.NewReaderSize(diff, 1<<20) // tar reads headers 512 bytes at a time
+	format := unpack.Overlay
 	if parent == "" {
 		// A base layer's diff directory is what Get returns: apply
 		// whiteouts as deletions (of nothing) instead of writing them.
-		_, err = archive.UnpackLayer(dst, diff, &archive.TarOptions{})
-	} else {
-		err = archive.Unpack(diff, dst, &archive.TarOptions{WhiteoutFormat: archive.OverlayWhiteoutFormat})
+		format = unpack.Deletions
 	}
+	_, err = unpack.Apply(dst, diff, format)
 	if err != nil {
 		return 0, fmt.Errorf("overlay2: applying diff to %s: %w", id, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/moby/sys/user"
 
 	"github.com/berth-engine/berth/graphdriver"
+	"github.com/berth-engine/berth/graphdriver/unpack"
 )
 
 // Name of the driver.
@@ -125,16 +126,16 @@ func (d *Driver) Put(string) error { return nil }
 
 // ApplyDiff extracts diff into the layer, applying whiteouts as deletions,
 // and reads diff to its end (so that a caller digesting the stream sees
-// all of it). archive.UnpackLayer rather than ApplyUncompressedLayer: the
-// latter sets the process-wide umask to 0 while it runs, which races with
-// every other goroutine creating files; extraction sets each entry's mode
-// explicitly anyway.
+// all of it). unpack.Apply has archive.UnpackLayer's semantics; not
+// archive.ApplyUncompressedLayer, which sets the process-wide umask to 0
+// while it runs, racing with every other goroutine creating files;
+// extraction sets each entry's mode explicitly anyway.
 func (d *Driver) ApplyDiff(id, _ string, diff io.Reader) (int64, error) {
 	if _, err := d.Get(id); err != nil {
 		return 0, err
 	}
-	diff = bufio.NewReaderSize(diff, 128<<10) // tar reads headers 512 bytes at a time
-	size, err := archive.UnpackLayer(d.dir(id), diff, &archive.TarOptions{})
+	diff = bufio.NewReaderSize(diff, 1<<20) // tar reads headers 512 bytes at a time
+	size, err := unpack.Apply(d.dir(id), diff, unpack.Deletions)
 	if err != nil {
 		return 0, fmt.Errorf("vfs: applying diff to %s: %w", id, err)
 	}
