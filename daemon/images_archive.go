@@ -19,6 +19,7 @@ import (
 	"github.com/berth-engine/berth/api/types/progress"
 	"github.com/berth-engine/berth/image"
 	"github.com/berth-engine/berth/image/layer"
+	"github.com/berth-engine/berth/image/platform"
 	"github.com/berth-engine/berth/image/tarexport"
 )
 
@@ -200,9 +201,9 @@ func (d *Daemon) ImageImport(ctx context.Context, src io.Reader, opts imageroute
 		o.Tag = tagged
 	}
 	if opts.Platform != "" {
-		p, err := tarexport.ParsePlatform(opts.Platform)
+		p, err := platform.Parse(opts.Platform)
 		if err != nil {
-			return "", cerrdefs.ErrInvalidArgument.WithMessage(err.Error())
+			return "", err
 		}
 		o.Platform = &p
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/berth-engine/berth/daemon/config"
 	"github.com/berth-engine/berth/image"
 	"github.com/berth-engine/berth/image/distribution"
+	"github.com/berth-engine/berth/image/platform"
 	"github.com/berth-engine/berth/internal/version"
 )
 
@@ -175,14 +176,14 @@ func (d *Daemon) ImagePullAllTags(ctx context.Context, repo, platform string, au
 	return err
 }
 
-func (d *Daemon) pullOptions(platform string, auth *registry.AuthConfig, out progress.Output) (distribution.PullOptions, error) {
+func (d *Daemon) pullOptions(plat string, auth *registry.AuthConfig, out progress.Output) (distribution.PullOptions, error) {
 	o, err := d.distributionOptions(auth, out)
 	if err != nil {
 		return distribution.PullOptions{}, err
 	}
 	opts := distribution.PullOptions{Options: o}
-	if platform != "" {
-		p, err := distribution.ParsePlatform(platform)
+	if plat != "" {
+		p, err := platform.Parse(plat)
 		if err != nil {
 			return opts, err
 		}

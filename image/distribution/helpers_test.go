@@ -23,6 +23,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-engine/berth/image/platform"
 )
 
 // testRegistry is go-containerregistry's in-memory registry on 127.0.0.1,
@@ -279,7 +281,7 @@ func buildImage(t *testing.T, oci bool, platform ocispec.Platform, tars [][]byte
 var linuxAMD64 = ocispec.Platform{OS: "linux", Architecture: "amd64"}
 
 // thisPlatform is the daemon's, so that plain images pass its checks.
-func thisPlatform() ocispec.Platform { return DefaultPlatform() }
+func thisPlatform() ocispec.Platform { return platform.Default() }
 
 // upload puts an image's blobs and manifest under ref (tag or digest) and
 // returns the manifest digest.

@@ -15,6 +15,8 @@ import (
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-engine/berth/image/platform"
 )
 
 // Progress actions of a pull, as Docker words them.
@@ -215,9 +217,9 @@ func (p *puller) pull(ctx context.Context, ref reference.Named) (*PullResult, er
 // wantPlatform is the platform to pull and whether the user chose it.
 func (p *puller) wantPlatform() (ocispec.Platform, bool) {
 	if p.opts.Platform != nil {
-		return normalizePlatform(*p.opts.Platform), true
+		return platform.Normalize(*p.opts.Platform), true
 	}
-	return DefaultPlatform(), false
+	return platform.Default(), false
 }
 
 const maxIndexDepth = 4
@@ -248,12 +250,12 @@ func (p *puller) resolveIndex(ctx context.Context, ref reference.Named, m *manif
 			if d.Platform == nil || d.Annotations["vnd.docker.reference.type"] != "" {
 				continue // attestations and the like
 			}
-			if s := platformScore(want, *d.Platform); s > bestScore {
+			if s := platform.Score(want, *d.Platform); s > bestScore {
 				best, bestScore = i, s
 			}
 		}
 		if best < 0 {
-			return nil, notFoundf("no matching manifest for %s in the manifest list entries", PlatformString(want))
+			return nil, notFoundf("no matching manifest for %s in the manifest list entries", platform.String(want))
 		}
 		d := index.Manifests[best]
 		if err := d.Digest.Validate(); err != nil {
@@ -347,9 +349,9 @@ func (p *puller) fetchConfig(ctx context.Context, ref reference.Named, m *manife
 	if len(cfg.RootFS.DiffIDs) != len(im.Layers) {
 		return nil, nil, invalidf("%s: the manifest has %d layers, the config %d diff IDs", name, len(im.Layers), len(cfg.RootFS.DiffIDs))
 	}
-	have := normalizePlatform(ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant})
-	if want, chosen := p.wantPlatform(); chosen && platformScore(want, have) == 0 {
-		return nil, nil, notFoundf("image with reference %s was found but does not match the specified platform: wanted %s, actual: %s", name, PlatformString(want), PlatformString(have))
+	have := platform.Normalize(ocispec.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant})
+	if want, chosen := p.wantPlatform(); chosen && platform.Score(want, have) == 0 {
+		return nil, nil, notFoundf("image with reference %s was found but does not match the specified platform: wanted %s, actual: %s", name, platform.String(want), platform.String(have))
 	}
 	if cfg.OS != "" && cfg.OS != runtime.GOOS {
 		return nil, nil, invalidf("image operating system %q cannot be used on this platform", cfg.OS)

@@ -16,6 +16,8 @@ import (
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-engine/berth/image/platform"
 )
 
 // checkPulled checks the store has img, complete, under ref.
@@ -170,18 +172,18 @@ func TestPullIndexPlatforms(t *testing.T) {
 				p := p
 				res, _, err := pick(&p)
 				if err != nil {
-					t.Fatalf("%s: %v", PlatformString(p), err)
+					t.Fatalf("%s: %v", platform.String(p), err)
 				}
 				if res.ID != imgs[i].id() {
-					t.Errorf("%s: got image %s, want %s", PlatformString(p), res.ID, imgs[i].id())
+					t.Errorf("%s: got image %s, want %s", platform.String(p), res.ID, imgs[i].id())
 				}
 			}
 			// arm64 without a variant is v8.
-			p, _ := ParsePlatform("linux/arm64")
+			p, _ := platform.Parse("linux/arm64")
 			if res, _, err := pick(&p); err != nil || res.ID != imgs[1].id() {
 				t.Errorf("linux/arm64 without variant: %v %v", res, err)
 			}
-			p, _ = ParsePlatform("linux/s390x")
+			p, _ = platform.Parse("linux/s390x")
 			if _, _, err := pick(&p); err == nil || !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "no matching manifest for linux/s390x in the manifest list entries") {
 				t.Errorf("missing platform: %v", err)
 			}
@@ -193,7 +195,7 @@ func TestPullPlatformMismatchOfSingleManifest(t *testing.T) {
 	r := newTestRegistry(t)
 	img := buildImage(t, false, ocispec.Platform{OS: "linux", Architecture: "riscv64"}, [][]byte{layerTar(t, "x")}, "gzip")
 	r.upload("test/one", "1", img)
-	p, _ := ParsePlatform("linux/ppc64le")
+	p, _ := platform.Parse("linux/ppc64le")
 	o := r.opts(t, nil)
 	o.Platform = &p
 	_, err := Pull(context.Background(), newFakeStore(), r.ref("test/one:1"), o)

@@ -12,6 +12,8 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-engine/berth/image/platform"
 )
 
 // ImportOptions tunes Import.
@@ -44,18 +46,18 @@ func Import(ctx context.Context, src io.Reader, store Store, opts ImportOptions)
 	if err := ApplyChanges(&cfg, opts.Changes); err != nil {
 		return "", err
 	}
-	platform := DefaultPlatform()
+	plat := platform.Default()
 	if opts.Platform != nil {
-		platform = *opts.Platform
-		if platform.OS == "" {
-			platform.OS = runtime.GOOS
+		plat = *opts.Platform
+		if plat.OS == "" {
+			plat.OS = runtime.GOOS
 		}
-		if platform.Architecture == "" {
-			platform.Architecture = DefaultPlatform().Architecture
+		if plat.Architecture == "" {
+			plat.Architecture = platform.Default().Architecture
 		}
 	}
-	if platform.OS != runtime.GOOS {
-		return "", invalidf("cannot import a %s image on %s", platform.OS, runtime.GOOS)
+	if plat.OS != runtime.GOOS {
+		return "", invalidf("cannot import a %s image on %s", plat.OS, runtime.GOOS)
 	}
 
 	in := &inputReader{ctx: ctx, r: src}
@@ -85,7 +87,7 @@ func Import(ctx context.Context, src io.Reader, store Store, opts ImportOptions)
 	created := time.Now().UTC()
 	img := importConfig{Comment: opts.Message}
 	img.Created = &created
-	img.Platform = ocispec.Platform{OS: platform.OS, Architecture: platform.Architecture, Variant: platform.Variant, OSVersion: platform.OSVersion}
+	img.Platform = ocispec.Platform{OS: plat.OS, Architecture: plat.Architecture, Variant: plat.Variant, OSVersion: plat.OSVersion}
 	img.Config = cfg
 	img.RootFS = ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{diffID}}
 	img.History = []ocispec.History{{Created: &created, Comment: opts.Message}}

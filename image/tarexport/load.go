@@ -20,6 +20,8 @@ import (
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-engine/berth/image/platform"
 )
 
 // File names of the archive formats.
@@ -280,7 +282,7 @@ func (l *loader) wantPlatform(c imageConfig) bool {
 	if l.opts.Platform == nil {
 		return true
 	}
-	return platformScore(*l.opts.Platform, ocispec.Platform{OS: c.OS, Architecture: c.Architecture, Variant: c.Variant}) > 0
+	return platform.Score(*l.opts.Platform, ocispec.Platform{OS: c.OS, Architecture: c.Architecture, Variant: c.Variant}) > 0
 }
 
 // manifestItem is one entry of a docker save manifest.json.
@@ -425,7 +427,7 @@ func (l *loader) planOCI() ([]*imagePlan, error) {
 	}
 	var plans []*imagePlan
 	for _, desc := range index.Manifests {
-		if desc.Platform != nil && l.opts.Platform != nil && platformScore(*l.opts.Platform, *desc.Platform) == 0 {
+		if desc.Platform != nil && l.opts.Platform != nil && platform.Score(*l.opts.Platform, *desc.Platform) == 0 {
 			continue
 		}
 		tag, err := tagFromAnnotations(desc.Annotations)
@@ -518,7 +520,7 @@ func (l *loader) planOCIDescriptor(desc ocispec.Descriptor, depth int) (*imagePl
 		if err := json.Unmarshal(b, &index); err != nil {
 			return nil, invalidf("invalid archive: image index %s: %v", desc.Digest, err)
 		}
-		want := DefaultPlatform()
+		want := platform.Default()
 		if l.opts.Platform != nil {
 			want = *l.opts.Platform
 		}
@@ -527,7 +529,7 @@ func (l *loader) planOCIDescriptor(desc ocispec.Descriptor, depth int) (*imagePl
 			if m.Platform == nil || m.Annotations["vnd.docker.reference.type"] != "" {
 				continue // attestations and the like
 			}
-			if s := platformScore(want, *m.Platform); s > bestScore {
+			if s := platform.Score(want, *m.Platform); s > bestScore {
 				best, bestScore = i, s
 			}
 		}

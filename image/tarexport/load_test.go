@@ -16,6 +16,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-engine/berth/image/platform"
 )
 
 // assertNothingLeft checks a failed load left the store as it found it, empty.
@@ -575,7 +577,7 @@ func ociArchive(t *testing.T, images []ociImage, nested bool, annotations map[st
 }
 
 func TestLoadOCIIndexPicksPlatform(t *testing.T) {
-	native := DefaultPlatform()
+	native := platform.Default()
 	other := ocispec.Platform{OS: "linux", Architecture: "s390x"}
 	if native.Architecture == "s390x" {
 		other.Architecture = "ppc64le"
@@ -613,7 +615,7 @@ func TestLoadOCIIndexPicksPlatform(t *testing.T) {
 
 func TestLoadOCIAnnotations(t *testing.T) {
 	l := layerTar(t, map[string]string{"f": "x"})
-	img := []ociImage{{platform: DefaultPlatform(), layers: [][]byte{l}, diffIDs: []digest.Digest{digest.FromBytes(l)}}}
+	img := []ociImage{{platform: platform.Default(), layers: [][]byte{l}, diffIDs: []digest.Digest{digest.FromBytes(l)}}}
 	for _, tc := range []struct {
 		annotations map[string]string
 		tags        []string
@@ -656,7 +658,7 @@ func TestLoadOSCheck(t *testing.T) {
 	}
 	s := newFakeStore()
 	arm := ocispec.Platform{OS: "linux", Architecture: "arm64"}
-	if DefaultPlatform().Architecture == "arm64" {
+	if platform.Default().Architecture == "arm64" {
 		arm.Architecture = "amd64"
 	}
 	// The docker-save busybox is amd64: with another platform asked for, nothing loads.

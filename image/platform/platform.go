@@ -1,37 +1,44 @@
-package distribution
+// Package platform names, parses and matches image platforms
+// (os/arch/variant): the daemon's own, the --platform of load, import and
+// pull, and the choice of a manifest from an image index.
+package platform
 
 import (
+	"fmt"
 	"runtime"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// DefaultPlatform is this daemon's platform: runtime.GOOS and GOARCH, with
-// the variant the docker CLI and containerd assume on arm.
-func DefaultPlatform() ocispec.Platform {
+// Default is this daemon's platform: runtime.GOOS and GOARCH, with the
+// variant the docker CLI and containerd assume on arm and arm64.
+func Default() ocispec.Platform {
 	p := ocispec.Platform{OS: runtime.GOOS, Architecture: runtime.GOARCH}
-	if p.Architecture == "arm" {
+	switch p.Architecture {
+	case "arm":
 		p.Variant = "v7"
+	case "arm64":
+		p.Variant = "v8"
 	}
 	return p
 }
 
-// ParsePlatform parses "os[/arch[/variant]]" (the platform query
-// parameter). "" is the default platform; a missing architecture is this
-// daemon's when os is its own.
-func ParsePlatform(s string) (ocispec.Platform, error) {
+// Parse parses "os[/arch[/variant]]". "" is the default platform; a missing
+// architecture is this daemon's when os is its own. A malformed value is an
+// invalid-argument error.
+func Parse(s string) (ocispec.Platform, error) {
 	if s == "" {
-		return DefaultPlatform(), nil
+		return Default(), nil
 	}
 	parts := strings.Split(strings.ToLower(s), "/")
-	if len(parts) > 3 {
-		return ocispec.Platform{}, invalidf("invalid platform %q: expected os[/arch[/variant]]", s)
-	}
+	bad := len(parts) > 3
 	for _, p := range parts {
-		if p == "" {
-			return ocispec.Platform{}, invalidf("invalid platform %q: expected os[/arch[/variant]]", s)
-		}
+		bad = bad || p == ""
+	}
+	if bad {
+		return ocispec.Platform{}, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid platform %q: expected os[/arch[/variant]]", s))
 	}
 	p := ocispec.Platform{OS: parts[0]}
 	if len(parts) > 1 {
@@ -42,11 +49,11 @@ func ParsePlatform(s string) (ocispec.Platform, error) {
 	if len(parts) > 2 {
 		p.Variant = parts[2]
 	}
-	return normalizePlatform(p), nil
+	return Normalize(p), nil
 }
 
-// PlatformString is os/arch[/variant].
-func PlatformString(p ocispec.Platform) string {
+// String is os/arch[/variant].
+func String(p ocispec.Platform) string {
 	s := p.OS + "/" + p.Architecture
 	if p.Variant != "" {
 		s += "/" + p.Variant
@@ -54,8 +61,8 @@ func PlatformString(p ocispec.Platform) string {
 	return s
 }
 
-// normalizePlatform spells architectures and variants the way OCI does.
-func normalizePlatform(p ocispec.Platform) ocispec.Platform {
+// Normalize spells architectures and variants the way OCI does.
+func Normalize(p ocispec.Platform) ocispec.Platform {
 	p.OS = strings.ToLower(p.OS)
 	p.Architecture = strings.ToLower(p.Architecture)
 	p.Variant = strings.ToLower(p.Variant)
@@ -89,10 +96,10 @@ func normalizePlatform(p ocispec.Platform) ocispec.Platform {
 	return p
 }
 
-// platformScore rates how well have suits want: 0 for not at all, higher
-// for better. An arm variant runs older ones (v7 runs v6 and v5).
-func platformScore(want, have ocispec.Platform) int {
-	want, have = normalizePlatform(want), normalizePlatform(have)
+// Score rates how well have suits want: 0 for not at all, higher for
+// better. An arm variant runs older ones (v7 runs v6 and v5).
+func Score(want, have ocispec.Platform) int {
+	want, have = Normalize(want), Normalize(have)
 	if want.OS != have.OS || want.Architecture != have.Architecture {
 		return 0
 	}
