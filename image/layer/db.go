@@ -134,18 +134,23 @@ func deletePending(ids ...string) func(*bolt.Tx) error {
 	}
 }
 
+// putJSON stores v as JSON under key in the v1 bucket name.
+func putJSON(tx *bolt.Tx, name, key []byte, v any) error {
+	b, err := bucket(tx, name)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, data)
+}
+
 // commitLayer writes a layer's record and takes its cache ID out of pending.
 func commitLayer(id ChainID, rec layerRecord) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
-		b, err := bucket(tx, bucketLayers)
-		if err != nil {
-			return err
-		}
-		data, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		if err := b.Put([]byte(id), data); err != nil {
+		if err := putJSON(tx, bucketLayers, []byte(id), rec); err != nil {
 			return err
 		}
 		return deletePending(rec.CacheID)(tx)
@@ -177,15 +182,7 @@ func uncommitLayer(id ChainID, cacheID string) func(*bolt.Tx) error {
 // layers out of pending.
 func commitMount(name string, rec mountRecord) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
-		b, err := bucket(tx, bucketMounts)
-		if err != nil {
-			return err
-		}
-		data, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		if err := b.Put([]byte(name), data); err != nil {
+		if err := putJSON(tx, bucketMounts, []byte(name), rec); err != nil {
 			return err
 		}
 		return deletePending(rec.MountID, rec.InitID)(tx)
