@@ -24,6 +24,8 @@ import (
 // apart (<data-root>/image/<driver>), since layer cache IDs belong to one
 // driver.
 type imageService struct {
+	// root holds this driver's stores: <data-root>/image/<driver>.
+	root   string
 	driver graphdriver.Driver
 	layers *layer.Store
 	images *image.Store
@@ -36,8 +38,8 @@ func openImageService(dataRoot, driverName string, log *logrus.Logger) (*imageSe
 	if err != nil {
 		return nil, err
 	}
-	s := &imageService{driver: driver}
 	root := filepath.Join(dataRoot, "image", driver.String())
+	s := &imageService{root: root, driver: driver}
 	if s.layers, err = layer.New(root, driver, entry); err != nil {
 		s.close()
 		return nil, err

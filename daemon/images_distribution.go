@@ -67,7 +67,7 @@ func (d *Daemon) distributionOptions(auth *registry.AuthConfig, out progress.Out
 		Credentials: credentials(auth),
 		Insecure:    insecureRegistries(cfg.InsecureRegistries),
 		TempDir:     d.tmpDir(),
-		Blobs:       distribution.NewBlobIndex(filepath.Join(cfg.DataRoot, "image", d.img.driver.String(), "distribution")),
+		Blobs:       distribution.NewBlobIndex(filepath.Join(d.img.root, "distribution")),
 		UserAgent:   fmt.Sprintf("berth/%s go/%s os/%s arch/%s", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH),
 		Progress: func(p distribution.Progress) {
 			_ = out.WriteProgress(progress.Progress{ID: p.ID, Action: p.Action, Current: p.Current, Total: p.Total, Aux: p.Aux})
