@@ -20,9 +20,10 @@ UNIT_PKGS     = $(shell $(GO) list ./... | grep -v /integration)
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-binary: ## Build berthd and berth into bundles/
+binary: ## Build berthd, berth and berth-shim into bundles/
 	$(GOBUILD) -o $(BUNDLES)/berthd ./cmd/berthd
 	$(GOBUILD) -o $(BUNDLES)/berth ./cmd/berth
+	CGO_ENABLED=1 $(GO) build -tags seccomp -trimpath -ldflags "$(LDFLAGS)" -o $(BUNDLES)/berth-shim ./cmd/berth-shim
 
 run: binary ## Build and start berthd on its defaults (as root: /run/berth.sock, /var/lib/berth)
 	./$(BUNDLES)/berthd
@@ -48,6 +49,7 @@ lint: ## gofmt and go vet
 install: binary ## Install the binaries into $(PREFIX)/bin and the systemd units into $(SYSTEMD_DIR)
 	install -D -m 0755 $(BUNDLES)/berthd $(DESTDIR)$(PREFIX)/bin/berthd
 	install -D -m 0755 $(BUNDLES)/berth $(DESTDIR)$(PREFIX)/bin/berth
+	install -D -m 0755 $(BUNDLES)/berth-shim $(DESTDIR)$(PREFIX)/bin/berth-shim
 	install -D -m 0644 contrib/init/systemd/berth.service $(DESTDIR)$(SYSTEMD_DIR)/berth.service
 	install -D -m 0644 contrib/init/systemd/berth.socket $(DESTDIR)$(SYSTEMD_DIR)/berth.socket
 	@if [ -z "$(DESTDIR)" ] && ! getent group berth >/dev/null; then groupadd --system berth; fi

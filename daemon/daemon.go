@@ -4,6 +4,7 @@
 package daemon
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -30,6 +31,7 @@ type Daemon struct {
 	events  *events.Events
 	volumes *store.VolumeStore
 	img     *imageService
+	rt      *containerRuntime
 	started time.Time
 
 	mu  sync.RWMutex
@@ -77,12 +79,21 @@ func New(cfg config.Config, log *logrus.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	log.WithFields(logrus.Fields{"storage-driver": d.img.driver.String(), "images": d.img.images.Len()}).Info("image store loaded")
+
+	if err := d.openContainers(); err != nil {
+		d.img.close()
+		d.volumes.Close()
+		return nil, err
+	}
+	d.restoreContainers(context.Background())
 	return d, nil
 }
 
-// Close closes every subsystem. The API server must be stopped first.
+// Close stops the containers (unless live-restore keeps them running) and
+// closes every subsystem. The API server must be stopped first.
 func (d *Daemon) Close() error {
-	return errors.Join(d.img.close(), d.volumes.Close())
+	d.shutdownContainers()
+	return errors.Join(d.rt.store.Close(), d.img.close(), d.volumes.Close())
 }
 
 // Config returns the configuration in force.
@@ -103,6 +114,7 @@ func (d *Daemon) Reload(cfg config.Config) {
 	d.cfg.LogLevel = cfg.LogLevel
 	d.cfg.Debug = cfg.Debug
 	d.cfg.Labels = cfg.Labels
+	d.cfg.LiveRestore = cfg.LiveRestore
 	d.mu.Unlock()
 
 	if old.MaxVolumes != cfg.MaxVolumes {

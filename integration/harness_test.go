@@ -57,19 +57,23 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(binDir)
 
 	var wg sync.WaitGroup
-	var berthdErr error
+	var berthdErr, shimErr error
 	berthdBin, berthBin = binFromEnv("BERTHD_BIN"), binFromEnv("BERTH_BIN")
 	if berthdBin == "" {
 		berthdBin = filepath.Join(binDir, "berthd")
 		wg.Go(func() { berthdErr = goBuild(berthdBin, "github.com/berth-engine/berth/cmd/berthd") })
+		// berthd runs containers through berth-shim, found beside it.
+		wg.Go(func() {
+			shimErr = goBuild(filepath.Join(binDir, "berth-shim"), "github.com/berth-engine/berth/cmd/berth-shim", "CGO_ENABLED=1", "-tags", "seccomp")
+		})
 	}
 	if berthBin == "" {
 		berthBin = filepath.Join(binDir, "berth")
 		wg.Go(func() { berthErr = goBuild(berthBin, "github.com/berth-engine/berth/cmd/berth") })
 	}
 	wg.Wait()
-	if berthdErr != nil {
-		fmt.Fprintln(os.Stderr, "integration: building berthd:", berthdErr)
+	if err := errors.Join(berthdErr, shimErr); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: building berthd:", err)
 		return 1
 	}
 	if _, err := os.Stat(berthdBin); err != nil {
@@ -102,8 +106,19 @@ func binFromEnv(key string) string {
 	return abs
 }
 
-func goBuild(out, pkg string) error {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+// goBuild builds pkg into out; extra holds environment settings (K=V)
+// and then build flags.
+func goBuild(out, pkg string, extra ...string) error {
+	var env, flags []string
+	for _, e := range extra {
+		if strings.Contains(e, "=") && len(flags) == 0 {
+			env = append(env, e)
+		} else {
+			flags = append(flags, e)
+		}
+	}
+	cmd := exec.Command("go", append(append([]string{"build", "-o", out}, flags...), pkg)...)
+	cmd.Env = append(os.Environ(), env...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Run(); err != nil {

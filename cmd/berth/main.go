@@ -26,7 +26,7 @@ func main() {
 func run(ctx context.Context, cli *command.Cli, args []string) int {
 	defer cli.Close()
 	root := newRootCommand(cli)
-	root.SetArgs(args)
+	root.SetArgs(globalShorthands(args))
 	root.SetIn(cli.In)
 	root.SetOut(cli.Out)
 	root.SetErr(cli.Err)

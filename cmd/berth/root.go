@@ -2,11 +2,13 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/berth-engine/berth/cmd/berth/command"
+	"github.com/berth-engine/berth/cmd/berth/command/container"
 	"github.com/berth-engine/berth/cmd/berth/command/image"
 	"github.com/berth-engine/berth/cmd/berth/command/system"
 	"github.com/berth-engine/berth/cmd/berth/command/volume"
@@ -83,7 +85,10 @@ func newRootCommand(cli *command.Cli) *cobra.Command {
 	pf := cmd.PersistentFlags()
 	pf.StringVarP(&cli.Host, "host", "H", "",
 		`Daemon socket to connect to (default $BERTH_HOST, else "`+command.DefaultHost+`"; DOCKER_HOST is ignored)`)
-	pf.StringVarP(&logLevel, "log-level", "l", "info", `Set the logging level ("debug"|"info"|"warn"|"error"|"fatal")`)
+	// -l is --log-level only before the command name, as in docker
+	// (globalShorthands rewrites it): after it, -l is the command's own
+	// (run --label, ps --latest, rm --link).
+	pf.StringVar(&logLevel, "log-level", "info", `Set the logging level ("debug"|"info"|"warn"|"error"|"fatal")`)
 	cmd.Flags().BoolP("version", "v", false, "Print version information and quit")
 
 	cmd.AddCommand(
@@ -91,8 +96,10 @@ func newRootCommand(cli *command.Cli) *cobra.Command {
 		system.NewVersionCommand(cli),
 		volume.NewCommand(cli),
 		image.NewCommand(cli),
+		container.NewCommand(cli),
 	)
 	cmd.AddCommand(image.NewShortcuts(cli)...)
+	cmd.AddCommand(container.NewShortcuts(cli)...)
 	// Usage lines spell out [OPTIONS] themselves, as docker's do.
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
@@ -103,4 +110,39 @@ func newRootCommand(cli *command.Cli) *cobra.Command {
 	}
 	walk(cmd)
 	return cmd
+}
+
+// globalShorthands rewrites the global -l (log level) given before the
+// command name into --log-level, so that commands are free to use -l as
+// docker's do.
+func globalShorthands(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return append(out, args[i:]...)
+		case a == "-l":
+			out = append(out, "--log-level")
+			continue
+		case strings.HasPrefix(a, "-l="):
+			out = append(out, "--log-level="+a[3:])
+			continue
+		case strings.HasPrefix(a, "-l") && !strings.HasPrefix(a, "--"):
+			out = append(out, "--log-level="+a[2:])
+			continue
+		case a == "-H" || a == "--host" || a == "--log-level":
+			out = append(out, a)
+			if i+1 < len(args) {
+				i++
+				out = append(out, args[i])
+			}
+			continue
+		case strings.HasPrefix(a, "-"):
+			out = append(out, a)
+			continue
+		}
+		return append(out, args[i:]...)
+	}
+	return out
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-engine/berth/api/server"
 	"github.com/berth-engine/berth/api/server/middleware"
+	containerrouter "github.com/berth-engine/berth/api/server/router/container"
 	imagerouter "github.com/berth-engine/berth/api/server/router/image"
 	"github.com/berth-engine/berth/api/server/router/plugin"
 	"github.com/berth-engine/berth/api/server/router/swarm"
@@ -102,7 +103,7 @@ func run(o options) (err error) {
 	srv := server.New(server.Config{
 		Versions: middleware.Versions{Min: version.MinAPIVersion, Max: version.APIVersion, Server: version.Version},
 		Log:      log,
-	}, systemrouter.New(d), volumerouter.New(d), imagerouter.New(d), swarm.New(), plugin.New())
+	}, systemrouter.New(d), volumerouter.New(d), imagerouter.New(d), containerrouter.New(d), swarm.New(), plugin.New())
 	accepting, ls := watchAccept(ls)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ls) }()

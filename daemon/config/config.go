@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"net/url"
 	"os"
@@ -25,14 +26,19 @@ import (
 
 // Defaults.
 const (
-	DefaultHost       = "unix:///run/berth.sock"
-	DefaultDataRoot   = "/var/lib/berth"
-	DefaultExecRoot   = "/run/berth"
-	DefaultConfigFile = "/etc/berth/daemon.json"
-	DefaultPidfile    = "/run/berth.pid"
-	DefaultGroup      = "berth"
-	DefaultLogLevel   = "info"
+	DefaultHost         = "unix:///run/berth.sock"
+	DefaultDataRoot     = "/var/lib/berth"
+	DefaultExecRoot     = "/run/berth"
+	DefaultConfigFile   = "/etc/berth/daemon.json"
+	DefaultPidfile      = "/run/berth.pid"
+	DefaultGroup        = "berth"
+	DefaultLogLevel     = "info"
+	DefaultLogDriver    = "json-file"
+	DefaultCgroupParent = "/berth"
 )
+
+// logDrivers are the accepted values of log-driver.
+var logDrivers = []string{"json-file", "none"}
 
 // logLevels are the accepted values of log-level.
 var logLevels = []string{"debug", "info", "warn", "error", "fatal"}
@@ -58,6 +64,16 @@ type Config struct {
 	// addresses) reached over plain HTTP or unverified HTTPS; 127.0.0.0/8
 	// and ::1 always are (DefaultInsecureRegistryCIDRs).
 	InsecureRegistries []string `json:"insecure-registries,omitempty"`
+	// LiveRestore keeps containers running while berthd is down or
+	// restarting; without it a clean shutdown stops them.
+	LiveRestore bool `json:"live-restore,omitempty"`
+	// LogDriver is the default log driver of new containers: json-file or
+	// none; LogOpts its default options (max-size, max-file).
+	LogDriver string            `json:"log-driver,omitempty"`
+	LogOpts   map[string]string `json:"log-opts,omitempty"`
+	// CgroupParent is the cgroup containers go under unless they name
+	// their own (default /berth).
+	CgroupParent string `json:"cgroup-parent,omitempty"`
 }
 
 // DefaultInsecureRegistryCIDRs are insecure whatever the configuration, as
@@ -68,7 +84,7 @@ var DefaultInsecureRegistryCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0
 var storageDrivers = []string{"", "overlay2", "vfs"}
 
 // reloadable are the keys a reload applies live; the others need a restart.
-var reloadable = []string{"max-volumes", "log-level", "debug", "labels"}
+var reloadable = []string{"max-volumes", "log-level", "debug", "labels", "live-restore"}
 
 // keyAnnotation marks a flag whose daemon.json key differs from its name.
 const keyAnnotation = "berth.config-key"
@@ -76,12 +92,14 @@ const keyAnnotation = "berth.config-key"
 // Default returns the configuration berthd runs with when nothing is set.
 func Default() *Config {
 	return &Config{
-		Hosts:    []string{DefaultHost},
-		DataRoot: DefaultDataRoot,
-		ExecRoot: DefaultExecRoot,
-		Pidfile:  DefaultPidfile,
-		Group:    DefaultGroup,
-		LogLevel: DefaultLogLevel,
+		Hosts:        []string{DefaultHost},
+		DataRoot:     DefaultDataRoot,
+		ExecRoot:     DefaultExecRoot,
+		Pidfile:      DefaultPidfile,
+		Group:        DefaultGroup,
+		LogLevel:     DefaultLogLevel,
+		LogDriver:    DefaultLogDriver,
+		CgroupParent: DefaultCgroupParent,
 	}
 }
 
@@ -100,6 +118,11 @@ func InstallFlags(fs *pflag.FlagSet, c *Config) {
 	fs.StringArrayVar(&c.Labels, "label", c.Labels, "Engine label key=value (repeatable)")
 	fs.StringVarP(&c.StorageDriver, "storage-driver", "s", c.StorageDriver, "Storage driver for image and container layers: overlay2 or vfs (default: overlay2 where supported)")
 	fs.StringArrayVar(&c.InsecureRegistries, "insecure-registry", c.InsecureRegistries, "Registry reached over plain HTTP or unverified HTTPS: host[:port] or CIDR (repeatable)")
+	fs.BoolVar(&c.LiveRestore, "live-restore", c.LiveRestore, "Keep containers running while berthd is down")
+	fs.StringVar(&c.LogDriver, "log-driver", c.LogDriver, "Default log driver of containers: json-file or none")
+	fs.StringToStringVar(&c.LogOpts, "log-opt", c.LogOpts, "Default log driver option key=value (max-size, max-file)")
+	fs.StringVar(&c.CgroupParent, "cgroup-parent", c.CgroupParent, "Parent cgroup of containers")
+	_ = fs.SetAnnotation("log-opt", keyAnnotation, []string{"log-opts"})
 	_ = fs.SetAnnotation("host", keyAnnotation, []string{"hosts"})
 	_ = fs.SetAnnotation("insecure-registry", keyAnnotation, []string{"insecure-registries"})
 	_ = fs.SetAnnotation("label", keyAnnotation, []string{"labels"})
@@ -115,6 +138,7 @@ func Load(base Config, flags *pflag.FlagSet, file string, required bool) (Config
 	cfg.Hosts = slices.Clone(base.Hosts)
 	cfg.Labels = slices.Clone(base.Labels)
 	cfg.InsecureRegistries = slices.Clone(base.InsecureRegistries)
+	cfg.LogOpts = maps.Clone(base.LogOpts)
 
 	b, err := os.ReadFile(file)
 	switch {
@@ -205,6 +229,12 @@ func (c Config) Validate() error {
 	}
 	if !slices.Contains(logLevels, c.LogLevel) {
 		return fmt.Errorf("invalid log-level %q: must be one of %s", c.LogLevel, strings.Join(logLevels, ", "))
+	}
+	if !slices.Contains(logDrivers, c.LogDriver) {
+		return fmt.Errorf("invalid log-driver %q: must be one of %s", c.LogDriver, strings.Join(logDrivers, ", "))
+	}
+	if !strings.HasPrefix(c.CgroupParent, "/") {
+		return fmt.Errorf("invalid cgroup-parent %q: must be an absolute cgroup path", c.CgroupParent)
 	}
 	if !slices.Contains(storageDrivers, c.StorageDriver) {
 		return fmt.Errorf("invalid storage-driver %q: must be overlay2 or vfs", c.StorageDriver)

@@ -52,12 +52,12 @@ func TestLoad(t *testing.T) {
 		{
 			name: "flags",
 			args: []string{"-H", "unix:///a.sock", "-H", "fd://", "--data-root=/d", "--exec-root=/e", "--pidfile=/p", "--group=g", "--max-volumes=5", "--log-level=warn", "-D", "--label", "a=b,c", "--label", "x="},
-			want: Config{Hosts: []string{"unix:///a.sock", "fd://"}, DataRoot: "/d", ExecRoot: "/e", Pidfile: "/p", Group: "g", MaxVolumes: 5, LogLevel: "warn", Debug: true, Labels: []string{"a=b,c", "x="}},
+			want: Config{Hosts: []string{"unix:///a.sock", "fd://"}, DataRoot: "/d", ExecRoot: "/e", Pidfile: "/p", Group: "g", MaxVolumes: 5, LogLevel: "warn", Debug: true, Labels: []string{"a=b,c", "x="}, LogDriver: "json-file", CgroupParent: "/berth"},
 		},
 		{
 			name: "file",
-			file: `{"hosts":["unix:///a.sock","tcp://127.0.0.1:2375"],"data-root":"/d","exec-root":"/e","pidfile":"/p","group":"g","insecure-tcp":true,"max-volumes":10,"log-level":"error","debug":true,"labels":["a=b"]}`,
-			want: Config{Hosts: []string{"unix:///a.sock", "tcp://127.0.0.1:2375"}, DataRoot: "/d", ExecRoot: "/e", Pidfile: "/p", Group: "g", InsecureTCP: true, MaxVolumes: 10, LogLevel: "error", Debug: true, Labels: []string{"a=b"}},
+			file: `{"hosts":["unix:///a.sock","tcp://127.0.0.1:2375"],"data-root":"/d","exec-root":"/e","pidfile":"/p","group":"g","insecure-tcp":true,"max-volumes":10,"log-level":"error","debug":true,"labels":["a=b"],"live-restore":true,"log-opts":{"max-size":"1m"},"cgroup-parent":"/c"}`,
+			want: Config{Hosts: []string{"unix:///a.sock", "tcp://127.0.0.1:2375"}, DataRoot: "/d", ExecRoot: "/e", Pidfile: "/p", Group: "g", InsecureTCP: true, MaxVolumes: 10, LogLevel: "error", Debug: true, Labels: []string{"a=b"}, LiveRestore: true, LogDriver: "json-file", LogOpts: map[string]string{"max-size": "1m"}, CgroupParent: "/c"},
 		},
 		{
 			name: "flags and file on different keys merge",
@@ -241,7 +241,7 @@ func TestLevel(t *testing.T) {
 }
 
 func TestKeys(t *testing.T) {
-	want := []string{"hosts", "data-root", "exec-root", "pidfile", "group", "insecure-tcp", "max-volumes", "log-level", "debug", "labels", "storage-driver", "insecure-registries"}
+	want := []string{"hosts", "data-root", "exec-root", "pidfile", "group", "insecure-tcp", "max-volumes", "log-level", "debug", "labels", "storage-driver", "insecure-registries", "live-restore", "log-driver", "log-opts", "cgroup-parent"}
 	if got := Keys(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Keys() = %v", got)
 	}

@@ -94,6 +94,9 @@ type CreateOptions struct {
 	Driver     string
 	DriverOpts map[string]string
 	Labels     map[string]string
+	// Ref, if set, is taken as a reference (Acquire) in the same step, so
+	// a prune cannot remove the volume between its create and its use.
+	Ref string
 }
 
 // VolumeStore is the daemon's volume subsystem.
@@ -289,6 +292,14 @@ func (s *VolumeStore) Create(ctx context.Context, o CreateOptions) (Volume, erro
 		if o.Driver != "" && e.rec.Driver != dname {
 			return Volume{}, fmt.Errorf("create %s: %w (it exists with driver %s)", o.Name, ErrNameConflict, e.rec.Driver)
 		}
+		if o.Ref != "" {
+			s.mu.Lock()
+			if e.refs == nil {
+				e.refs = map[string]struct{}{}
+			}
+			e.refs[o.Ref] = struct{}{}
+			s.mu.Unlock()
+		}
 		return s.volume(e), nil
 	}
 
@@ -320,6 +331,9 @@ func (s *VolumeStore) Create(ctx context.Context, o CreateOptions) (Volume, erro
 		return Volume{}, fmt.Errorf("create %s: saving metadata: %w", o.Name, err)
 	}
 	e := &entry{name: o.Name, rec: rec}
+	if o.Ref != "" {
+		e.refs = map[string]struct{}{o.Ref: {}}
+	}
 	s.mu.Lock()
 	s.vols[o.Name] = e
 	s.mu.Unlock()

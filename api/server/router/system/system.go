@@ -5,10 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -16,6 +13,7 @@ import (
 	"github.com/berth-engine/berth/api/server/httputils"
 	"github.com/berth-engine/berth/api/server/router"
 	"github.com/berth-engine/berth/api/types/filters"
+	"github.com/berth-engine/berth/internal/timestamp"
 )
 
 // Router serves the system endpoints.
@@ -89,11 +87,11 @@ func (s *Router) diskUsage(ctx context.Context, w http.ResponseWriter, r *http.R
 // stream ends at that time; without it, when the client or server goes away.
 func (s *Router) events(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
 	q := r.URL.Query()
-	since, err := parseTimestamp(q.Get("since"))
+	since, err := timestamp.Parse(q.Get("since"))
 	if err != nil {
 		return err
 	}
-	until, err := parseTimestamp(q.Get("until"))
+	until, err := timestamp.Parse(q.Get("until"))
 	if err != nil {
 		return err
 	}
@@ -152,29 +150,4 @@ func (s *Router) events(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			return nil
 		}
 	}
-}
-
-// parseTimestamp reads the `since`/`until` forms the docker CLI sends:
-// seconds since the epoch with an optional fractional part.
-func parseTimestamp(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	secs, frac, _ := strings.Cut(s, ".")
-	sec, err := strconv.ParseInt(secs, 10, 64)
-	if err != nil {
-		return time.Time{}, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid timestamp %q: want seconds since the epoch", s))
-	}
-	var nsec int64
-	if frac != "" {
-		if len(frac) > 9 {
-			frac = frac[:9]
-		}
-		n, err := strconv.ParseInt(frac, 10, 64)
-		if err != nil {
-			return time.Time{}, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid timestamp %q: want seconds since the epoch", s))
-		}
-		nsec = n * int64(math.Pow10(9-len(frac)))
-	}
-	return time.Unix(sec, nsec), nil
 }

@@ -1,0 +1,462 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	containertypes "github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
+	"github.com/moby/sys/signal"
+
+	containerrouter "github.com/berth-engine/berth/api/server/router/container"
+	"github.com/berth-engine/berth/container"
+	"github.com/berth-engine/berth/container/spec"
+)
+
+const defaultStopTimeout = 10
+
+// ContainerStop stops a running container: its stop signal, then SIGKILL
+// after the timeout. A container that is not running is a 304.
+func (d *Daemon) ContainerStop(ctx context.Context, name string, o containerrouter.StopOptions) error {
+	c, err := d.getContainer(name)
+	if err != nil {
+		return err
+	}
+	return d.stopContainer(ctx, c, o.Signal, o.Timeout, true)
+}
+
+func (d *Daemon) stopContainer(ctx context.Context, c *container.Container, sigName string, timeout *int, manual bool) error {
+	c.Lock()
+	if manual {
+		c.HasBeenManuallyStopped = true
+	}
+	if c.State.Restarting {
+		d.cancelRestart(c.ID)
+		c.State.Restarting = false
+		d.saveLocked(c)
+		c.Unlock()
+		return nil
+	}
+	if !c.State.Running {
+		if manual {
+			d.saveLocked(c)
+		}
+		c.Unlock()
+		return cerrdefs.ErrNotModified.WithMessage("container already stopped")
+	}
+	if manual {
+		d.saveLocked(c)
+	}
+	if sigName == "" {
+		sigName = c.Config.StopSignal
+	}
+	secs := defaultStopTimeout
+	if c.Config.StopTimeout != nil {
+		secs = *c.Config.StopTimeout
+	}
+	if timeout != nil {
+		secs = *timeout
+	}
+	wait := c.Wait(ctx, containertypes.WaitConditionNotRunning)
+	c.Unlock()
+
+	sig := syscall.SIGTERM
+	if sigName != "" {
+		s, err := signal.ParseSignal(sigName)
+		if err != nil {
+			return invalidf("%v", err)
+		}
+		sig = s
+	}
+	if err := d.signal(ctx, c, sig, false); err != nil && !errors.Is(err, errNoShim) {
+		d.log.WithError(err).WithField("container", c.ID).Warn("sending stop signal")
+	}
+	if secs >= 0 {
+		select {
+		case <-wait:
+			d.logContainerEvent(c, eventtypes.ActionStop, nil)
+			return nil
+		case <-time.After(time.Duration(secs) * time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	d.log.WithField("container", container.ShortID(c.ID)).Infof("container did not stop within %ds of signal %d: killing it", secs, sig)
+	if err := d.signal(ctx, c, syscall.SIGKILL, true); err != nil && !errors.Is(err, errNoShim) {
+		return err
+	}
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	d.logContainerEvent(c, eventtypes.ActionStop, nil)
+	return nil
+}
+
+// signal sends sig to the container's init (all processes with all); a
+// paused container is thawed after SIGKILL so it can die.
+func (d *Daemon) signal(ctx context.Context, c *container.Container, sig syscall.Signal, all bool) error {
+	cl := d.rt.shimOf(c.ID)
+	if cl == nil {
+		return errNoShim
+	}
+	if err := cl.Kill(ctx, sig, all); err != nil {
+		return err
+	}
+	d.logContainerEvent(c, eventtypes.ActionKill, map[string]string{"signal": fmt.Sprint(int(sig))})
+	if sig == syscall.SIGKILL {
+		c.Lock()
+		paused := c.State.Paused
+		c.Unlock()
+		if paused {
+			cl.Resume(ctx)
+		}
+	}
+	return nil
+}
+
+// ContainerKill sends a signal (default SIGKILL).
+func (d *Daemon) ContainerKill(ctx context.Context, name, sigName string) error {
+	c, err := d.getContainer(name)
+	if err != nil {
+		return err
+	}
+	sig := syscall.SIGKILL
+	if sigName != "" {
+		s, err := signal.ParseSignal(sigName)
+		if err != nil {
+			return invalidf("%v", err)
+		}
+		sig = s
+	}
+	c.Lock()
+	running := c.State.Running
+	if running && (sig == syscall.SIGKILL || sig == syscall.SIGTERM) {
+		// A kill is a stop by the user for the restart policy.
+		c.HasBeenManuallyStopped = true
+		d.saveLocked(c)
+	}
+	c.Unlock()
+	if !running {
+		return conflictf("cannot kill container: %s: container %s is not running", name, c.ID)
+	}
+	if err := d.signal(ctx, c, sig, false); err != nil {
+		if errors.Is(err, errNoShim) {
+			return conflictf("cannot kill container: %s: container %s is not running", name, c.ID)
+		}
+		return err
+	}
+	return nil
+}
+
+// ContainerRestart stops (if running) and starts a container.
+func (d *Daemon) ContainerRestart(ctx context.Context, name string, o containerrouter.StopOptions) error {
+	c, err := d.getContainer(name)
+	if err != nil {
+		return err
+	}
+	if err := d.stopContainer(ctx, c, o.Signal, o.Timeout, false); err != nil && !cerrdefs.IsNotModified(err) {
+		return err
+	}
+	c.Lock()
+	c.HasBeenManuallyStopped = false
+	c.Unlock()
+	if err := d.containerStart(ctx, c); err != nil {
+		return err
+	}
+	d.logContainerEvent(c, eventtypes.ActionRestart, nil)
+	return nil
+}
+
+// ContainerWait returns a channel for the condition.
+func (d *Daemon) ContainerWait(ctx context.Context, name string, cond containertypes.WaitCondition) (<-chan containertypes.WaitResponse, error) {
+	c, err := d.getContainer(name)
+	if err != nil {
+		return nil, err
+	}
+	c.Lock()
+	ch := c.Wait(ctx, cond)
+	c.Unlock()
+	out := make(chan containertypes.WaitResponse, 1)
+	go func() {
+		select {
+		case st := <-ch:
+			r := containertypes.WaitResponse{StatusCode: int64(st.Code)}
+			if st.Err != "" {
+				r.Error = &containertypes.WaitExitError{Message: st.Err}
+			}
+			out <- r
+		case <-ctx.Done():
+		}
+		close(out)
+	}()
+	return out, nil
+}
+
+// ContainerRemove removes a container; a running one only with force.
+func (d *Daemon) ContainerRemove(ctx context.Context, name string, o containerrouter.RemoveOptions) error {
+	c, err := d.getContainer(name)
+	if err != nil {
+		return err
+	}
+	if o.RemoveLink {
+		return invalidf("Conflict, cannot remove the default link name of the container")
+	}
+	c.Lock()
+	running, paused, removing := c.State.Running, c.State.Paused, c.State.Removing
+	c.Unlock()
+	if removing {
+		return conflictf("removal of container %s is already in progress", name)
+	}
+	if running && !o.Force {
+		if paused {
+			return conflictf("cannot remove container %q: container is paused and must be unpaused first", c.Name[1:])
+		}
+		return conflictf("cannot remove container %q: container is running: stop the container before removing or force remove", c.Name[1:])
+	}
+	d.cancelRestart(c.ID)
+	if running {
+		c.Lock()
+		c.HasBeenManuallyStopped = true
+		wait := c.Wait(ctx, containertypes.WaitConditionNotRunning)
+		c.Unlock()
+		if err := d.signal(ctx, c, syscall.SIGKILL, true); err != nil && !errors.Is(err, errNoShim) {
+			return fmt.Errorf("could not kill running container %s, cannot remove: %w", c.ID, err)
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return d.removeContainer(c, o.RemoveVolumes)
+}
+
+// removeContainer deletes a stopped container: layer, files, volume
+// references (and with removeVolumes its anonymous volumes), record.
+func (d *Daemon) removeContainer(c *container.Container, removeVolumes bool) error {
+	c.Lock()
+	if c.State.Running {
+		c.Unlock()
+		return conflictf("cannot remove a running container %s", c.ID)
+	}
+	if !c.State.Removing {
+		c.State.Removing = true
+		d.saveLocked(c)
+	}
+	c.Unlock()
+	ctx := context.Background()
+	if rw, err := d.layerOf(c); err == nil {
+		if _, err := d.img.layers.ReleaseRWLayer(rw); err != nil {
+			c.Lock()
+			c.State.Removing, c.State.Dead = false, true
+			d.saveLocked(c)
+			c.Unlock()
+			return fmt.Errorf("removing the container's layer: %w", err)
+		}
+	}
+	var anon []string
+	for _, m := range c.Mounts {
+		if m.Anonymous && m.Name != "" && removeVolumes {
+			anon = append(anon, m.Name)
+		}
+	}
+	d.releaseVolumes(ctx, c.ID, c.Mounts, anon)
+	os.RemoveAll(filepath.Join(d.rt.root, c.ID))
+	os.RemoveAll(d.rt.stateDir(c.ID))
+	if err := d.rt.store.Delete(c); err != nil {
+		return err
+	}
+	d.rt.mu.Lock()
+	delete(d.rt.backoff, c.ID)
+	d.rt.mu.Unlock()
+	c.Lock()
+	c.SetRemoved()
+	c.Unlock()
+	d.logContainerEvent(c, eventtypes.ActionDestroy, nil)
+	return nil
+}
+
+// ContainerPause freezes the container's processes.
+func (d *Daemon) ContainerPause(ctx context.Context, name string) error {
+	c, err := d.getContainer(name)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	defer c.Unlock()
+	if !c.State.Running {
+		return conflictf("container %s is not running", c.ID)
+	}
+	if c.State.Paused {
+		return conflictf("container %s is already paused", c.ID)
+	}
+	cl := d.rt.shimOf(c.ID)
+	if cl == nil {
+		return conflictf("container %s is not running", c.ID)
+	}
+	if err := cl.Pause(ctx); err != nil {
+		return fmt.Errorf("cannot pause container %s: %w", c.ID, err)
+	}
+	c.State.Paused = true
+	d.saveLocked(c)
+	d.logContainerEvent(c, eventtypes.ActionPause, nil)
+	return nil
+}
+
+// ContainerUnpause thaws a paused container.
+func (d *Daemon) ContainerUnpause(ctx context.Context, name string) error {
+	c, err := d.getContainer(name)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	defer c.Unlock()
+	if !c.State.Paused {
+		return conflictf("container %s is not paused", c.ID)
+	}
+	cl := d.rt.shimOf(c.ID)
+	if cl == nil {
+		return conflictf("container %s is not running", c.ID)
+	}
+	if err := cl.Resume(ctx); err != nil {
+		return fmt.Errorf("cannot unpause container %s: %w", c.ID, err)
+	}
+	c.State.Paused = false
+	d.saveLocked(c)
+	d.logContainerEvent(c, eventtypes.ActionUnPause, nil)
+	return nil
+}
+
+// ContainerRename renames a container.
+func (d *Daemon) ContainerRename(ctx context.Context, oldName, newName string) error {
+	if newName == "" {
+		return invalidf("Neither old nor new names may be empty")
+	}
+	c, err := d.getContainer(oldName)
+	if err != nil {
+		return err
+	}
+	newName = "/" + newName
+	if !container.ValidName.MatchString(newName[1:]) {
+		return invalidf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", newName[1:])
+	}
+	c.Lock()
+	defer c.Unlock()
+	old := c.Name
+	if old == newName {
+		return invalidf("Renaming a container with the same name as its current name")
+	}
+	if err := d.rt.store.Rename(c, newName); err != nil {
+		return err
+	}
+	if err := d.rt.store.Save(c); err != nil {
+		d.rt.store.Rename(c, old)
+		return err
+	}
+	d.logContainerEvent(c, eventtypes.ActionRename, map[string]string{"oldName": old})
+	return nil
+}
+
+// ContainerUpdate changes resources and the restart policy, live for a
+// running container.
+func (d *Daemon) ContainerUpdate(ctx context.Context, name string, u *containertypes.UpdateConfig) (*containertypes.UpdateResponse, error) {
+	c, err := d.getContainer(name)
+	if err != nil {
+		return nil, err
+	}
+	c.Lock()
+	defer c.Unlock()
+	hc := *c.HostConfig
+	r := &hc.Resources
+	n := u.Resources
+	if n.Memory != 0 {
+		r.Memory = n.Memory
+	}
+	if n.MemorySwap != 0 {
+		r.MemorySwap = n.MemorySwap
+	}
+	if n.MemoryReservation != 0 {
+		r.MemoryReservation = n.MemoryReservation
+	}
+	if n.NanoCPUs != 0 {
+		r.NanoCPUs = n.NanoCPUs
+	}
+	if n.CPUShares != 0 {
+		r.CPUShares = n.CPUShares
+	}
+	if n.CPUQuota != 0 {
+		r.CPUQuota = n.CPUQuota
+	}
+	if n.CPUPeriod != 0 {
+		r.CPUPeriod = n.CPUPeriod
+	}
+	if n.CpusetCpus != "" {
+		r.CpusetCpus = n.CpusetCpus
+	}
+	if n.CpusetMems != "" {
+		r.CpusetMems = n.CpusetMems
+	}
+	if n.PidsLimit != nil {
+		r.PidsLimit = n.PidsLimit
+	}
+	if n.BlkioWeight != 0 {
+		r.BlkioWeight = n.BlkioWeight
+	}
+	if u.RestartPolicy.Name != "" {
+		if hc.AutoRemove && u.RestartPolicy.Name != "no" {
+			return nil, invalidf("Restart policy cannot be updated because AutoRemove is enabled for the container")
+		}
+		hc.RestartPolicy = u.RestartPolicy
+	}
+	if err := d.applyHostConfigDefaults(&hc); err != nil {
+		return nil, err
+	}
+	if c.State.Running {
+		cl := d.rt.shimOf(c.ID)
+		rw, err := d.layerOf(c)
+		if cl == nil || err != nil {
+			return nil, conflictf("container %s is not running", c.ID)
+		}
+		rootfs, err := rw.Mount()
+		if err != nil {
+			return nil, err
+		}
+		defer rw.Unmount()
+		s, err := spec.Generate(spec.Options{ID: c.ID, Config: c.Config, HostConfig: &hc, Rootfs: rootfs, CgroupParent: d.Config().CgroupParent, BoundingCaps: d.boundingCaps()})
+		if err != nil {
+			return nil, err
+		}
+		if err := cl.Update(ctx, s.Linux.Resources); err != nil {
+			return nil, fmt.Errorf("cannot update container %s: %w", c.ID, err)
+		}
+	}
+	c.HostConfig = &hc
+	d.saveLocked(c)
+	d.logContainerEvent(c, eventtypes.ActionUpdate, nil)
+	return &containertypes.UpdateResponse{Warnings: []string{}}, nil
+}
+
+// ContainerResize resizes the TTY of the container's init.
+func (d *Daemon) ContainerResize(ctx context.Context, name string, height, width uint16) error {
+	c, err := d.getContainer(name)
+	if err != nil {
+		return err
+	}
+	cl := d.rt.shimOf(c.ID)
+	if cl == nil {
+		return conflictf("container %s is not running", c.ID)
+	}
+	if err := cl.Resize(ctx, "", height, width); err != nil {
+		return err
+	}
+	d.logContainerEvent(c, eventtypes.ActionResize, map[string]string{"height": fmt.Sprint(height), "width": fmt.Sprint(width)})
+	return nil
+}

@@ -1,0 +1,335 @@
+package daemon
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	containertypes "github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
+
+	containerrouter "github.com/berth-engine/berth/api/server/router/container"
+	"github.com/berth-engine/berth/container"
+	"github.com/berth-engine/berth/container/logger/jsonfile"
+	"github.com/berth-engine/berth/container/shim"
+	"github.com/berth-engine/berth/internal/timestamp"
+)
+
+// frameWriter writes Docker's multiplexed framing: an 8-byte header
+// [stream, 0, 0, 0, size (big-endian uint32)] before each payload.
+func writeFrame(w io.Writer, stream byte, p []byte) error {
+	var hdr [8]byte
+	hdr[0] = stream
+	binary.BigEndian.PutUint32(hdr[4:], uint32(len(p)))
+	if _, err := w.Write(append(hdr[:], p...)); err != nil {
+		return err
+	}
+	return nil
+}
+
+// ContainerLogs streams the container's json-file log.
+func (d *Daemon) ContainerLogs(ctx context.Context, name string, o containerrouter.LogsOptions) error {
+	c, err := d.getContainer(name)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	tty, logPath, driver := c.Config.Tty, c.LogPath, c.HostConfig.LogConfig.Type
+	stopped := make(chan struct{})
+	if o.Follow && (c.State.Running || c.State.Restarting) {
+		ch := c.Wait(ctx, containertypes.WaitConditionNextExit)
+		go func() {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+			}
+			close(stopped)
+		}()
+	} else {
+		close(stopped)
+	}
+	c.Unlock()
+	if driver != "json-file" {
+		return cerrdefs.ErrNotImplemented.WithMessage("configured logging driver does not support reading")
+	}
+	ro := jsonfile.ReadOptions{Tail: -1, Follow: o.Follow}
+	if ro.Since, err = timestamp.Parse(o.Since); err != nil {
+		return err
+	}
+	if ro.Until, err = timestamp.Parse(o.Until); err != nil {
+		return err
+	}
+	if o.Tail != "" && o.Tail != "all" {
+		n, err := strconv.Atoi(o.Tail)
+		if err != nil {
+			return invalidf("invalid tail %q: must be a number or \"all\"", o.Tail)
+		}
+		if n >= 0 {
+			ro.Tail = n
+		}
+	}
+	out := o.Output(!tty)
+	return readLog(ctx, logPath, ro, stopped, o.Stdout, o.Stderr, o.Timestamps, !tty, out)
+}
+
+func readLog(ctx context.Context, path string, ro jsonfile.ReadOptions, stopped <-chan struct{}, stdout, stderr, timestamps, multiplexed bool, out io.Writer) error {
+	var buf []byte
+	err := jsonfile.Read(ctx, path, ro, stopped, func(e jsonfile.Entry) error {
+		stream := byte(1)
+		if e.Stream == "stderr" {
+			stream = 2
+			if !stderr {
+				return nil
+			}
+		} else if !stdout {
+			return nil
+		}
+		buf = buf[:0]
+		if timestamps {
+			buf = e.Time.UTC().AppendFormat(buf, time.RFC3339Nano)
+			buf = append(buf, ' ')
+		}
+		buf = append(buf, e.Line...)
+		if multiplexed {
+			return writeFrame(out, stream, buf)
+		}
+		_, err := out.Write(buf)
+		return err
+	})
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// attachStream is the shim's stream handed to an attach that waited for
+// the container's start.
+type attachStream struct {
+	conn net.Conn
+	err  error
+}
+
+type pendingAttach struct {
+	opts shim.AttachOptions
+	ch   chan attachStream
+}
+
+// ContainerAttach connects a client to the container's stdio: at once if
+// it runs, else at its next start, before its process runs, so no output
+// is missed (docker run attaches, then starts).
+func (d *Daemon) ContainerAttach(ctx context.Context, name string, o containerrouter.AttachOptions) error {
+	c, err := d.getContainer(name)
+	if err != nil {
+		return err
+	}
+	keys, err := parseDetachKeys(o.DetachKeys)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	tty, openStdin, paused := c.Config.Tty, c.Config.OpenStdin, c.State.Paused
+	logPath := c.LogPath
+	c.Unlock()
+	if paused {
+		return conflictf("you cannot attach to a paused container, unpause it first")
+	}
+	stdin, out, err := o.Streams(!tty)
+	if err != nil {
+		return err
+	}
+	if o.Logs && logPath != "" {
+		closed := make(chan struct{})
+		close(closed)
+		readLog(ctx, logPath, jsonfile.ReadOptions{Tail: -1}, closed, o.Stdout, o.Stderr, false, !tty, out)
+	}
+	if !o.Stream {
+		return nil
+	}
+	so := shim.AttachOptions{Stdin: o.Stdin && openStdin && stdin != nil, Stdout: o.Stdout, Stderr: o.Stderr}
+	conn, err := d.attachShim(ctx, c, so)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	d.logContainerEvent(c, eventtypes.ActionAttach, nil)
+	detached := pump(conn, stdin, out, so.Stdin, keys)
+	if detached {
+		d.logContainerEvent(c, eventtypes.ActionDetach, nil)
+	}
+	return nil
+}
+
+// attachShim gets an attach stream from the running container's shim, or
+// waits for the next start.
+func (d *Daemon) attachShim(ctx context.Context, c *container.Container, so shim.AttachOptions) (net.Conn, error) {
+	c.Lock()
+	if c.State.Running {
+		cl := d.rt.shimOf(c.ID)
+		c.Unlock()
+		if cl == nil {
+			return nil, conflictf("container %s is not running", c.ID)
+		}
+		return cl.Attach(ctx, so)
+	}
+	p := pendingAttach{opts: so, ch: make(chan attachStream, 1)}
+	d.rt.mu.Lock()
+	d.rt.pending[c.ID] = append(d.rt.pending[c.ID], p)
+	d.rt.mu.Unlock()
+	c.Unlock()
+	select {
+	case s := <-p.ch:
+		return s.conn, s.err
+	case <-ctx.Done():
+		d.rt.mu.Lock()
+		list := d.rt.pending[c.ID]
+		for i := range list {
+			if list[i].ch == p.ch {
+				d.rt.pending[c.ID] = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+		d.rt.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// connectAttachers hands the attaches that waited for this start their
+// streams; the process has not run yet.
+func (d *Daemon) connectAttachers(ctx context.Context, c *container.Container, cl *shim.Client) {
+	d.rt.mu.Lock()
+	list := d.rt.pending[c.ID]
+	delete(d.rt.pending, c.ID)
+	d.rt.mu.Unlock()
+	for _, p := range list {
+		conn, err := cl.Attach(ctx, p.opts)
+		p.ch <- attachStream{conn: conn, err: err}
+	}
+}
+
+// failAttachers ends the attaches waiting for a start that failed.
+func (d *Daemon) failAttachers(c *container.Container, err error) {
+	d.rt.mu.Lock()
+	list := d.rt.pending[c.ID]
+	delete(d.rt.pending, c.ID)
+	d.rt.mu.Unlock()
+	for _, p := range list {
+		p.ch <- attachStream{err: err}
+	}
+}
+
+// pump copies the shim stream to the client and the client's stdin to the
+// shim until the stream ends or the client types the detach keys; it
+// reports a detach.
+func pump(conn net.Conn, stdin io.Reader, out io.Writer, useStdin bool, keys []byte) (detached bool) {
+	done := make(chan struct{})
+	var detach sync.Once
+	detachCh := make(chan struct{})
+	go func() {
+		io.Copy(out, conn)
+		close(done)
+	}()
+	if useStdin && stdin != nil {
+		go func() {
+			if copyStdin(conn, stdin, keys) {
+				detach.Do(func() { close(detachCh) })
+				return
+			}
+			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+				cw.CloseWrite()
+			}
+		}()
+	}
+	select {
+	case <-done:
+		return false
+	case <-detachCh:
+		return true
+	}
+}
+
+// copyStdin copies src to dst, watching for the detach sequence; it
+// reports whether it saw it.
+func copyStdin(dst io.Writer, src io.Reader, keys []byte) bool {
+	buf := make([]byte, 32*1024)
+	matched := 0
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			chunk := buf[:n]
+			if len(keys) > 0 {
+				var pass []byte
+				for _, b := range chunk {
+					if b == keys[matched] {
+						matched++
+						if matched == len(keys) {
+							if len(pass) > 0 {
+								dst.Write(pass)
+							}
+							return true
+						}
+						continue
+					}
+					if matched > 0 {
+						pass = append(pass, keys[:matched]...)
+						matched = 0
+					}
+					pass = append(pass, b)
+				}
+				chunk = pass
+			}
+			if len(chunk) > 0 {
+				if _, werr := dst.Write(chunk); werr != nil {
+					return false
+				}
+			}
+		}
+		if err != nil {
+			return false
+		}
+	}
+}
+
+// parseDetachKeys reads Docker's detach key syntax: "ctrl-p,ctrl-q", "a".
+func parseDetachKeys(s string) ([]byte, error) {
+	if s == "" {
+		return []byte{16, 17}, nil
+	}
+	var out []byte
+	for _, k := range strings.Split(s, ",") {
+		switch {
+		case len(k) == 1:
+			out = append(out, k[0])
+		case strings.HasPrefix(k, "ctrl-") && len(k) == 6:
+			ch := k[5]
+			switch {
+			case ch >= 'a' && ch <= 'z':
+				out = append(out, ch-'a'+1)
+			case ch == '@':
+				out = append(out, 0)
+			case ch == '[':
+				out = append(out, 27)
+			case ch == '\\':
+				out = append(out, 28)
+			case ch == ']':
+				out = append(out, 29)
+			case ch == '^':
+				out = append(out, 30)
+			case ch == '_':
+				out = append(out, 31)
+			default:
+				return nil, invalidf("Invalid detach keys (%s) provided", s)
+			}
+		default:
+			return nil, invalidf("Invalid detach keys (%s) provided", s)
+		}
+	}
+	return out, nil
+}
