@@ -37,10 +37,18 @@ test-integration: binary ## Integration suites: start real berthd processes and 
 	BERTHD_BIN=$(CURDIR)/$(BUNDLES)/berthd BERTH_BIN=$(CURDIR)/$(BUNDLES)/berth \
 		$(GO) test -count=1 -timeout 20m ./integration/...
 
-bench: binary ## Benchmarks: the VolumeStore (go test -bench) and berthd through its socket (hack/volbench, hack/imgbench)
+RUNC_VERSION ?= v1.5.2
+
+bench: binary $(BUNDLES)/tools/runc ## Benchmarks: the VolumeStore, the json-file log, the runtime spec (go test -bench) and berthd through its socket (hack/volbench, imgbench, runbench)
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./volume/store/
+	$(GO) test -run '^$$' -bench . ./container/logger/jsonfile/ ./container/spec/
 	$(GO) run ./hack/volbench -berthd $(BUNDLES)/berthd
 	$(GO) run ./hack/imgbench -berthd $(BUNDLES)/berthd
+	$(GO) run ./hack/runbench -berthd $(BUNDLES)/berthd -runc $(BUNDLES)/tools/runc
+
+# runc, for runbench's floor: the same libcontainer release berth-shim embeds.
+$(BUNDLES)/tools/runc:
+	CGO_ENABLED=1 GOBIN=$(CURDIR)/$(BUNDLES)/tools $(GO) install -tags seccomp github.com/opencontainers/runc@$(RUNC_VERSION)
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
