@@ -7,8 +7,6 @@ package main
 
 import (
 	"archive/tar"
-	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -16,14 +14,14 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"syscall"
 	"time"
+
+	"github.com/berth-engine/berth/hack/internal/benchd"
 )
 
 func main() {
@@ -67,15 +65,20 @@ func run(bin string, sizeMiB int, driver string) error {
 	floor := time.Since(begin)
 	os.RemoveAll(floorDir)
 
-	d, err := startDaemon(bin, dir, driver)
+	var extra []string
+	if driver != "" {
+		extra = []string{"--storage-driver", driver}
+	}
+	bd, _, err := benchd.Start(bin, dir, extra...)
 	if err != nil {
 		return err
 	}
-	defer d.stop()
+	d := &daemon{bd}
+	defer d.Stop()
 
 	dropCaches()
 	begin = time.Now()
-	if err := d.load(archive); err != nil {
+	if err := d.Load(archive); err != nil {
 		return err
 	}
 	syscall.Sync()
@@ -91,7 +94,7 @@ func run(bin string, sizeMiB int, driver string) error {
 	if err := writeArchive(many, small, smallDiff, 500); err != nil {
 		return err
 	}
-	if err := d.load(many); err != nil {
+	if err := d.Load(many); err != nil {
 		return err
 	}
 	list := d.median(10, "/v1.44/images/json")
@@ -219,66 +222,14 @@ func writeArchive(path, layerPath, diffID string, n int) error {
 	return tw.Close()
 }
 
-type daemon struct {
-	cmd    *exec.Cmd
-	client *http.Client
-}
-
-func startDaemon(bin, dir, driver string) (*daemon, error) {
-	sock := filepath.Join(dir, "berth.sock")
-	os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}"), 0o644)
-	args := []string{"--host", "unix://" + sock, "--data-root", filepath.Join(dir, "root"),
-		"--exec-root", filepath.Join(dir, "exec"), "--pidfile", filepath.Join(dir, "pid"),
-		"--config-file", filepath.Join(dir, "daemon.json"), "--log-level", "warn"}
-	if driver != "" {
-		args = append(args, "--storage-driver", driver)
-	}
-	d := &daemon{cmd: exec.Command(bin, args...)}
-	d.cmd.Stderr = os.Stderr
-	if err := d.cmd.Start(); err != nil {
-		return nil, err
-	}
-	d.client = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-	}}}
-	for begin := time.Now(); time.Since(begin) < 10*time.Second; time.Sleep(5 * time.Millisecond) {
-		if resp, err := d.client.Get("http://berth/_ping"); err == nil {
-			resp.Body.Close()
-			return d, nil
-		}
-	}
-	d.stop()
-	return nil, fmt.Errorf("berthd did not start")
-}
-
-func (d *daemon) stop() {
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	d.cmd.Wait()
-}
-
-func (d *daemon) load(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	resp, err := d.client.Post("http://berth/v1.44/images/load?quiet=1", "application/x-tar", f)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || bytes.Contains(body, []byte(`"errorDetail"`)) {
-		return fmt.Errorf("load: %d %s", resp.StatusCode, body)
-	}
-	return nil
-}
+// daemon adds image calls to the benchmark berthd.
+type daemon struct{ *benchd.Daemon }
 
 func (d *daemon) median(n int, path string) time.Duration {
 	var ds []time.Duration
 	for i := 0; i < n; i++ {
 		begin := time.Now()
-		resp, err := d.client.Get("http://berth" + path)
+		resp, err := d.Client.Get("http://berth" + path)
 		if err != nil {
 			continue
 		}
@@ -291,7 +242,7 @@ func (d *daemon) median(n int, path string) time.Duration {
 }
 
 func (d *daemon) driver() string {
-	resp, err := d.client.Get("http://berth/v1.44/info")
+	resp, err := d.Client.Get("http://berth/v1.44/info")
 	if err != nil {
 		return "?"
 	}

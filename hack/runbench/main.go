@@ -9,15 +9,11 @@ package main
 import (
 	"archive/tar"
 	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,8 +21,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/berth-engine/berth/hack/internal/benchd"
 )
 
 func main() {
@@ -52,15 +49,16 @@ func run(bin, docker, runc, fixture string, n, par int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	d, err := startDaemon(bin, dir)
+	bd, _, err := benchd.Start(bin, dir, "--cgroup-parent", "/berth-bench")
 	if err != nil {
 		return err
 	}
-	defer d.stop()
-	if err := d.load(fixture); err != nil {
+	d := &daemon{bd}
+	defer d.Stop()
+	if err := d.Load(fixture); err != nil {
 		return err
 	}
-	env := append(os.Environ(), "DOCKER_HOST=unix://"+d.sock)
+	env := append(os.Environ(), "DOCKER_HOST=unix://"+d.Sock)
 	dockerRun := func() error {
 		cmd := exec.Command(docker, "run", "--rm", "--network", "none", "busybox", "true")
 		cmd.Env = env
@@ -150,6 +148,9 @@ func writeRuncSpec(runc, bundle string) error {
 	return os.WriteFile(p, b, 0o644)
 }
 
+// daemon adds container calls to the benchmark berthd.
+type daemon struct{ *benchd.Daemon }
+
 // parallel starts n `sleep` containers at once through the API and reports
 // the total time, berthd's RSS and the shims' memory while they run.
 func (d *daemon) parallel(n int) error {
@@ -171,7 +172,7 @@ func (d *daemon) parallel(n int) error {
 	defer func() {
 		for _, id := range ids {
 			if id != "" {
-				d.do("DELETE", "/containers/"+id+"?force=1", nil)
+				d.Do("DELETE", "/containers/"+id+"?force=1", nil)
 			}
 		}
 	}()
@@ -180,9 +181,9 @@ func (d *daemon) parallel(n int) error {
 	}
 	time.Sleep(2 * time.Second) // let the shims settle (they trim themselves when idle)
 	fmt.Printf("%d containers started in parallel: %s total (%.1f starts/s)\n", n, ms(total), float64(n)/total.Seconds())
-	fmt.Printf("berthd RSS with %d running: %.1f MiB\n", n, kib(d.cmd.Process.Pid, "/status", "VmRSS")/1024)
+	fmt.Printf("berthd RSS with %d running: %.1f MiB\n", n, kib(d.Cmd.Process.Pid, "/status", "VmRSS")/1024)
 	var rss, pss, priv []float64
-	for _, pid := range shimPids(d.dir) {
+	for _, pid := range shimPids(d.Dir) {
 		rss = append(rss, kib(pid, "/smaps_rollup", "Rss"))
 		pss = append(pss, kib(pid, "/smaps_rollup", "Pss"))
 		priv = append(priv, kib(pid, "/smaps_rollup", "Private_Clean")+kib(pid, "/smaps_rollup", "Private_Dirty"))
@@ -242,48 +243,8 @@ func pct(ds []time.Duration, p int) time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
-type daemon struct {
-	dir, sock string
-	cmd       *exec.Cmd
-	client    *http.Client
-}
-
-func startDaemon(bin, dir string) (*daemon, error) {
-	d := &daemon{dir: dir, sock: filepath.Join(dir, "berth.sock")}
-	os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}"), 0o644)
-	d.cmd = exec.Command(bin, "--host", "unix://"+d.sock, "--data-root", filepath.Join(dir, "root"),
-		"--exec-root", filepath.Join(dir, "exec"), "--pidfile", filepath.Join(dir, "pid"),
-		"--config-file", filepath.Join(dir, "daemon.json"), "--cgroup-parent", "/berth-bench", "--log-level", "warn")
-	d.cmd.Stderr = os.Stderr
-	if err := d.cmd.Start(); err != nil {
-		return nil, err
-	}
-	d.client = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", d.sock)
-	}}}
-	for begin := time.Now(); time.Since(begin) < 10*time.Second; time.Sleep(5 * time.Millisecond) {
-		if resp, err := d.client.Get("http://berth/_ping"); err == nil {
-			resp.Body.Close()
-			return d, nil
-		}
-	}
-	d.stop()
-	return nil, fmt.Errorf("berthd did not start")
-}
-
-func (d *daemon) stop() {
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	d.cmd.Wait()
-}
-
-func (d *daemon) do(method, path string, body io.Reader) (*http.Response, error) {
-	req, _ := http.NewRequest(method, "http://berth/v1.44"+path, body)
-	req.Header.Set("Content-Type", "application/json")
-	return d.client.Do(req)
-}
-
 func (d *daemon) post(path string, want int) error {
-	resp, err := d.do("POST", path, nil)
+	resp, err := d.Do("POST", path, nil)
 	if err != nil {
 		return err
 	}
@@ -296,7 +257,7 @@ func (d *daemon) post(path string, want int) error {
 }
 
 func (d *daemon) create(body string) (string, error) {
-	resp, err := d.do("POST", "/containers/create", strings.NewReader(body))
+	resp, err := d.Do("POST", "/containers/create", strings.NewReader(body))
 	if err != nil {
 		return "", err
 	}
@@ -309,32 +270,14 @@ func (d *daemon) create(body string) (string, error) {
 	return r.ID, nil
 }
 
-func (d *daemon) load(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	resp, err := d.client.Post("http://berth/v1.44/images/load?quiet=1", "application/x-tar", f)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || bytes.Contains(body, []byte(`"errorDetail"`)) {
-		return fmt.Errorf("load: %d %s", resp.StatusCode, body)
-	}
-	return nil
-}
-
 // rootfs exports a busybox container's filesystem into dir, for runc.
 func (d *daemon) rootfs(dir string) error {
 	id, err := d.create(`{"Image":"busybox","Cmd":["true"]}`)
 	if err != nil {
 		return err
 	}
-	defer d.do("DELETE", "/containers/"+id, nil)
-	resp, err := d.do("GET", "/containers/"+id+"/export", nil)
+	defer d.Do("DELETE", "/containers/"+id, nil)
+	resp, err := d.Do("GET", "/containers/"+id+"/export", nil)
 	if err != nil {
 		return err
 	}

@@ -8,14 +8,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -25,70 +22,36 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/berth-engine/berth/hack/internal/benchd"
 )
 
 var clockTicks = 100.0 // USER_HZ on Linux
 
+// daemon is the benchmark berthd, restarted on the same directory to time
+// launches.
 type daemon struct {
-	bin, dir, sock string
-	cmd            *exec.Cmd
-	client         *http.Client
+	bin, dir string
+	*benchd.Daemon
 }
 
 func (d *daemon) start() (time.Duration, error) {
-	d.sock = filepath.Join(d.dir, "berth.sock")
-	if err := os.WriteFile(filepath.Join(d.dir, "daemon.json"), []byte("{}\n"), 0o644); err != nil {
+	bd, launch, err := benchd.Start(d.bin, d.dir)
+	if err != nil {
 		return 0, err
 	}
-	d.cmd = exec.Command(d.bin,
-		"--host", "unix://"+d.sock,
-		"--data-root", filepath.Join(d.dir, "root"),
-		"--exec-root", filepath.Join(d.dir, "exec"),
-		"--pidfile", filepath.Join(d.dir, "berthd.pid"),
-		"--config-file", filepath.Join(d.dir, "daemon.json"),
-		"--log-level", "warn")
-	d.cmd.Stderr = os.Stderr
-	begin := time.Now()
-	if err := d.cmd.Start(); err != nil {
-		return 0, err
-	}
-	d.client = &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", d.sock)
-		},
-		MaxIdleConnsPerHost: 64,
-	}}
-	for time.Since(begin) < 10*time.Second {
-		resp, err := d.client.Get("http://berth/_ping")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return time.Since(begin), nil
-			}
-		}
-		time.Sleep(200 * time.Microsecond)
-	}
-	return 0, fmt.Errorf("berthd did not answer /_ping within 10s")
+	d.Daemon = bd
+	return launch, nil
 }
 
 func (d *daemon) stop() {
-	if d.cmd == nil || d.cmd.Process == nil {
-		return
+	if d.Daemon != nil {
+		d.Daemon.Stop()
 	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { d.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		d.cmd.Process.Kill()
-		<-done
-	}
-	d.client.CloseIdleConnections()
 }
 
 func (d *daemon) create(name string) error {
-	resp, err := d.client.Post("http://berth/v1.44/volumes/create", "application/json",
+	resp, err := d.Client.Post("http://berth/v1.44/volumes/create", "application/json",
 		bytes.NewBufferString(`{"Name":"`+name+`"}`))
 	if err != nil {
 		return err
@@ -103,7 +66,7 @@ func (d *daemon) create(name string) error {
 
 func (d *daemon) list() (time.Duration, int, error) {
 	begin := time.Now()
-	resp, err := d.client.Get("http://berth/v1.44/volumes")
+	resp, err := d.Client.Get("http://berth/v1.44/volumes")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -114,7 +77,7 @@ func (d *daemon) list() (time.Duration, int, error) {
 
 // cpu is the daemon's user+system CPU time so far.
 func (d *daemon) cpu() time.Duration {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.Cmd.Process.Pid))
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
@@ -122,7 +85,7 @@ func (d *daemon) cpu() time.Duration {
 }
 
 func (d *daemon) rssMiB() float64 {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.cmd.Process.Pid))
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.Cmd.Process.Pid))
 	for _, l := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
