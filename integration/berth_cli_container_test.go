@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 )
 
 // newBerthContainerCLI starts a daemon with busybox:latest loaded and
@@ -45,10 +48,17 @@ func TestBerthCLIContainerRunForeground(t *testing.T) {
 	if out := strings.TrimSpace(berth.ok("ps", "-aq")); out != "" {
 		t.Errorf("containers left after --rm: %q", out)
 	}
-	// A missing command is docker's 127, a daemon error 125.
+	// A missing command is docker's 127, one that cannot run 126, a
+	// daemon error 125. (Like docker, berth may also log that the wait for
+	// the --rm container failed, before or after the error.)
 	r = berth.run("run", "--rm", "busybox", "no-such-command")
-	if r.exitCode != 127 || !strings.HasPrefix(r.stderr, "berth: Error response from daemon: ") {
+	if r.exitCode != 127 || !strings.Contains(r.stderr, "berth: Error response from daemon: ") ||
+		!strings.Contains(r.stderr, "executable file not found") {
 		t.Errorf("run missing command: %s", r)
+	}
+	r = berth.run("run", "--rm", "busybox", "/etc")
+	if r.exitCode != 126 || !strings.Contains(r.stderr, "berth: Error response from daemon: ") {
+		t.Errorf("run of a directory: %s", r)
 	}
 	r = berth.run("run", "--pull", "never", "no-such-image-here")
 	if r.exitCode != 125 || !strings.Contains(r.stderr, "berth: Error response from daemon: No such image: no-such-image-here:latest") ||
@@ -104,6 +114,12 @@ func TestBerthCLIContainerLifecycle(t *testing.T) {
 	if out := berth.ok("container", "inspect", "web"); !strings.HasPrefix(out, "[\n    {\n") || !strings.Contains(out, id) {
 		t.Errorf("container inspect:\n%s", out)
 	}
+	// A template that does not fit the object is retried on its JSON, and
+	// the error is docker's.
+	if r := berth.run("inspect", "-f", "{{.State.Status}}", "web", "busybox"); r.exitCode != 1 || r.stdout != "running\n" ||
+		!strings.Contains(r.stderr, `template parsing error: template: :1:8: executing "" at <.State.Status>: map has no entry for key "State"`) {
+		t.Errorf("inspect -f of a container and an image: %s", r)
+	}
 
 	if out := berth.ok("exec", "web", "sh", "-c", "echo $((6*7))"); out != "42\n" {
 		t.Errorf("exec: %q", out)
@@ -111,8 +127,15 @@ func TestBerthCLIContainerLifecycle(t *testing.T) {
 	if r := berth.run("exec", "web", "sh", "-c", "exit 5"); r.exitCode != 5 {
 		t.Errorf("exec exit 5: %s", r)
 	}
-	if r := berth.run("exec", "web", "no-such-command"); r.exitCode != 127 {
+	if r := berth.run("exec", "web", "no-such-command"); r.exitCode != 127 || !strings.Contains(r.stdout+r.stderr, "executable file not found") {
 		t.Errorf("exec missing command: %s", r)
+	}
+	if r := berth.run("exec", "web", "/etc"); r.exitCode != 126 {
+		t.Errorf("exec of a directory: %s", r)
+	}
+	// Detached, a command that cannot start is a plain error, as in docker.
+	if r := berth.run("exec", "-d", "web", "no-such-command"); r.exitCode != 1 || !strings.Contains(r.stderr, "Error response from daemon: ") {
+		t.Errorf("exec -d missing command: %s", r)
 	}
 	if out := berth.ok("exec", "-e", "X=y", "-w", "/etc", "web", "sh", "-c", "echo $X; pwd"); out != "y\n/etc\n" {
 		t.Errorf("exec -e -w: %q", out)
@@ -132,6 +155,9 @@ func TestBerthCLIContainerLifecycle(t *testing.T) {
 	if out := berth.ok("stats", "--no-stream", "web"); !regexp.MustCompile(`(?m)^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE / LIMIT\s+MEM %\s+NET I/O\s+BLOCK I/O\s+PIDS\n` + id[:12] + `\s+web\s+\d+\.\d\d%`).MatchString(out) {
 		t.Errorf("stats --no-stream:\n%s", out)
 	}
+	if r := berth.run("update", "web"); r.exitCode != 1 || r.stderr != "you must provide one or more flags when using this command\n" {
+		t.Errorf("update without flags: %s", r)
+	}
 	if out := berth.ok("update", "--memory", "64m", "--restart", "on-failure:2", "web"); out != "web\n" {
 		t.Errorf("update: %q", out)
 	}
@@ -140,6 +166,10 @@ func TestBerthCLIContainerLifecycle(t *testing.T) {
 	}
 
 	berth.ok("rename", "web", "web2")
+	if r := berth.run("rename", "nope", "other"); r.exitCode != 1 ||
+		r.stderr != "Error response from daemon: No such container: nope\nError: failed to rename container named nope\n" {
+		t.Errorf("rename of a missing container: %s", r)
+	}
 	if out := berth.ok("stop", "-t", "5", "web2"); out != "web2\n" {
 		t.Errorf("stop: %q", out)
 	}
@@ -166,7 +196,8 @@ func TestBerthCLIContainerLifecycle(t *testing.T) {
 	if r.exitCode != 1 || !strings.Contains(r.stderr, "Error response from daemon: No such container: web2") {
 		t.Errorf("rm again: %s", r)
 	}
-	if r := berth.run("rm", "-f", "web2"); r.exitCode != 0 {
+	// -f reports a missing container but does not fail, as docker 28.
+	if r := berth.run("rm", "-f", "web2"); r.exitCode != 0 || r.stderr != "Error response from daemon: No such container: web2\n" {
 		t.Errorf("rm -f of a missing container: %s", r)
 	}
 }
@@ -193,7 +224,7 @@ func TestBerthCLIContainerCreateStartAttach(t *testing.T) {
 		t.Errorf("logs -t: %q", out)
 	}
 	r = berth.run("start", "nope")
-	if r.exitCode != 1 || !strings.Contains(r.stderr, "No such container: nope") || !strings.Contains(r.stderr, "failed to start containers: nope") {
+	if r.exitCode != 1 || r.stderr != "Error response from daemon: No such container: nope\nError: failed to start containers: nope\n" {
 		t.Errorf("start nope: %s", r)
 	}
 	// Logs of a TTY container are raw.
@@ -242,7 +273,7 @@ func TestBerthCLIContainerCopy(t *testing.T) {
 		t.Errorf("dir/. contents: %q", out)
 	}
 	// A file to a directory path that does not exist fails, as in docker.
-	if r := berth.run("cp", src, "cp:/tmp/nodir/"); r.exitCode == 0 {
+	if r := berth.run("cp", src, "cp:/tmp/nodir/"); r.exitCode != 1 || r.stderr != "no such directory\n" {
 		t.Errorf("cp to missing dir/: %s", r)
 	}
 	// "-" streams a tar both ways.
@@ -312,16 +343,19 @@ func TestBerthCLIContainerCommitExport(t *testing.T) {
 func TestBerthCLIContainerPorts(t *testing.T) {
 	t.Parallel()
 	_, berth := newBerthContainerCLI(t)
-	berth.ok("create", "--name", "p", "-p", "127.0.0.1:18080:80", "-p", "53/udp", "busybox", "true")
-	if out := berth.ok("inspect", "-f", "{{json .HostConfig.PortBindings}}", "p"); !strings.Contains(out, `"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"18080"}]`) {
+	berth.ok("create", "--name", "pp", "-p", "127.0.0.1:18080:80", "-p", "53/udp", "busybox", "true")
+	if out := berth.ok("inspect", "-f", "{{json .HostConfig.PortBindings}}", "pp"); !strings.Contains(out, `"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"18080"}]`) {
 		t.Errorf("port bindings: %s", out)
 	}
-	if out := berth.ok("inspect", "-f", "{{json .Config.ExposedPorts}}", "p"); !strings.Contains(out, `"53/udp":{}`) || !strings.Contains(out, `"80/tcp":{}`) {
+	if out := berth.ok("inspect", "-f", "{{json .Config.ExposedPorts}}", "pp"); !strings.Contains(out, `"53/udp":{}`) || !strings.Contains(out, `"80/tcp":{}`) {
 		t.Errorf("exposed ports: %s", out)
 	}
 	// `port` shows mappings of a running container only: none here.
-	if out := berth.ok("port", "p"); out != "" {
+	if out := berth.ok("port", "pp"); out != "" {
 		t.Errorf("port of a created container: %q", out)
+	}
+	if r := berth.run("port", "pp", "80"); r.exitCode != 1 || r.stderr != "Error: No public port '80' published for pp\n" {
+		t.Errorf("port of an unpublished port: %s", r)
 	}
 }
 
@@ -330,4 +364,194 @@ func execBerth(berth *berthCLI, args ...string) *exec.Cmd {
 	cmd := exec.Command(berthBin, append([]string{"-H", berth.host}, args...)...)
 	cmd.Env = berth.env
 	return cmd
+}
+
+// ptyCLI is berth running on a pseudo-terminal (its stdin, stdout and
+// stderr), as a person at a terminal would run it.
+type ptyCLI struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	tty  *os.File
+	mu   sync.Mutex
+	out  bytes.Buffer
+	done chan struct{} // closed once berth exited and its output is read
+}
+
+// startPTY runs berth with args on a new 24x80 terminal.
+func startPTY(t *testing.T, berth *berthCLI, args ...string) *ptyCLI {
+	t.Helper()
+	p := &ptyCLI{t: t, cmd: execBerth(berth, args...), done: make(chan struct{})}
+	tty, err := pty.StartWithSize(p.cmd, &pty.Winsize{Rows: 24, Cols: 80})
+	if err != nil {
+		t.Fatalf("berth %v on a pty: %v", args, err)
+	}
+	p.tty = tty
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		buf := make([]byte, 4096)
+		for {
+			n, err := tty.Read(buf)
+			p.mu.Lock()
+			p.out.Write(buf[:n])
+			p.mu.Unlock()
+			if err != nil { // EIO once berth and its children closed the terminal
+				return
+			}
+		}
+	}()
+	go func() {
+		_ = p.cmd.Wait()
+		// Output still buffered in the terminal is read before done.
+		select {
+		case <-read:
+		case <-time.After(2 * time.Second):
+		}
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		tty.Close()
+	})
+	return p
+}
+
+func (p *ptyCLI) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// expect waits until the output matches re.
+func (p *ptyCLI) expect(re string) {
+	p.t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(15 * time.Second)
+	for !rx.MatchString(p.output()) {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("berth %v: no %q in the terminal after 15s:\n%q", p.cmd.Args[3:], re, p.output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// send types s.
+func (p *ptyCLI) send(s string) {
+	p.t.Helper()
+	if _, err := p.tty.WriteString(s); err != nil {
+		p.t.Fatalf("typing %q: %v", s, err)
+	}
+}
+
+// exitCode waits for berth to exit.
+func (p *ptyCLI) exitCode() int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		p.t.Fatalf("berth %v did not exit within 15s; terminal:\n%q", p.cmd.Args[3:], p.output())
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+const shPrompt = `/ # `
+
+func TestBerthCLIContainerRunTTY(t *testing.T) {
+	t.Parallel()
+	_, berth := newBerthContainerCLI(t)
+
+	// An interactive shell: what is typed runs, and exit ends berth with
+	// the shell's status.
+	p := startPTY(t, berth, "run", "-it", "--name", "it", "busybox", "sh")
+	p.expect(shPrompt)
+	p.send("echo hello\r")
+	p.expect(`echo hello\r\nhello\r\n`)
+	p.send("tty; stty size\r")
+	p.expect(`/dev/pts/\d+\r\n24 80\r\n`)
+	p.send("exit\r")
+	if code := p.exitCode(); code != 0 {
+		t.Errorf("run -it, exit: status %d; terminal:\n%q", code, p.output())
+	}
+	if out := berth.ok("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "it"); out != "exited 0\n" {
+		t.Errorf("after exit: %q", out)
+	}
+	p = startPTY(t, berth, "run", "-it", "--rm", "busybox", "sh", "-c", "exit 3")
+	if code := p.exitCode(); code != 3 {
+		t.Errorf("run -it sh -c 'exit 3': status %d; terminal:\n%q", code, p.output())
+	}
+
+	// exec -it in a running container.
+	berth.ok("run", "-d", "--name", "bg", "busybox", "sleep", "300")
+	t.Cleanup(func() { berth.run("rm", "-f", "bg") })
+	p = startPTY(t, berth, "exec", "-it", "bg", "sh")
+	p.expect(shPrompt)
+	p.send("echo $((6*7))\r")
+	p.expect(`\r\n42\r\n`)
+	p.send("exit 4\r")
+	if code := p.exitCode(); code != 4 {
+		t.Errorf("exec -it, exit 4: status %d; terminal:\n%q", code, p.output())
+	}
+}
+
+func TestBerthCLIContainerAttachDetach(t *testing.T) {
+	t.Parallel()
+	_, berth := newBerthContainerCLI(t)
+	berth.ok("run", "-dit", "--name", "dt", "busybox", "sh")
+
+	// ctrl-p ctrl-q leaves the container running; docker attach then says
+	// "read escape sequence" and exits 1.
+	p := startPTY(t, berth, "attach", "dt")
+	p.send("echo hi-$((1+1))\r")
+	p.expect(`\r\nhi-2\r\n`)
+	p.send("\x10\x11")
+	if code := p.exitCode(); code != 1 || !strings.Contains(p.output(), "read escape sequence") {
+		t.Errorf("attach, ctrl-p ctrl-q: status %d; terminal:\n%q", code, p.output())
+	}
+	if out := berth.ok("inspect", "-f", "{{.State.Running}}", "dt"); out != "true\n" {
+		t.Fatalf("after detaching: running %q", out)
+	}
+	// Attached again, the same shell answers; its exit ends the attach.
+	p = startPTY(t, berth, "attach", "dt")
+	p.send("echo again\r")
+	p.expect(`\r\nagain\r\n`)
+	p.send("exit 0\r")
+	if code := p.exitCode(); code != 0 {
+		t.Errorf("attach, exit: status %d; terminal:\n%q", code, p.output())
+	}
+}
+
+func TestBerthCLIContainerRunDetach(t *testing.T) {
+	t.Parallel()
+	_, berth := newBerthContainerCLI(t)
+
+	// ctrl-p ctrl-q detaches `run -it` silently, with status 0, and the
+	// container goes on running.
+	p := startPTY(t, berth, "run", "-it", "--name", "det", "busybox", "sh")
+	p.expect(shPrompt)
+	p.send("echo before\r")
+	p.expect(`\r\nbefore\r\n`)
+	p.send("\x10\x11")
+	if code := p.exitCode(); code != 0 || strings.Contains(p.output(), "escape") {
+		t.Errorf("run -it, ctrl-p ctrl-q: status %d; terminal:\n%q", code, p.output())
+	}
+	time.Sleep(200 * time.Millisecond)
+	if out := berth.ok("inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", "det"); out != "true 0\n" {
+		t.Fatalf("after detaching from run -it: running, exit code = %q, want \"true 0\"", out)
+	}
+	// A custom sequence works the same.
+	p = startPTY(t, berth, "run", "-it", "--detach-keys", "ctrl-x,x", "--name", "det2", "busybox", "sh")
+	p.expect(shPrompt)
+	p.send("\x18x")
+	if code := p.exitCode(); code != 0 {
+		t.Errorf("run -it --detach-keys ctrl-x,x: status %d; terminal:\n%q", code, p.output())
+	}
+	time.Sleep(200 * time.Millisecond)
+	if out := berth.ok("inspect", "-f", "{{.State.Running}}", "det2"); out != "true\n" {
+		t.Errorf("after detaching with ctrl-x,x: running %q", out)
+	}
 }

@@ -98,3 +98,28 @@ func TestVersionFlagAndHelp(t *testing.T) {
 		t.Errorf("completion: exit %d", code)
 	}
 }
+
+// -l is --log-level only before the command name; after it, it is the
+// command's own (run --label, ps --latest), as in docker.
+func TestGlobalShorthands(t *testing.T) {
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"-l", "debug", "ps", "-l"}, []string{"--log-level", "debug", "ps", "-l"}},
+		{[]string{"-H", "unix:///x.sock", "-ldebug", "run", "-l", "a=b", "busybox"},
+			[]string{"-H", "unix:///x.sock", "--log-level=debug", "run", "-l", "a=b", "busybox"}},
+		{[]string{"-l=warn", "ps"}, []string{"--log-level=warn", "ps"}},
+		{[]string{"--log-level", "debug", "ps", "-l"}, []string{"--log-level", "debug", "ps", "-l"}},
+		{[]string{"run", "-l", "x=y", "busybox", "ls", "-l"}, []string{"run", "-l", "x=y", "busybox", "ls", "-l"}},
+	} {
+		if got := globalShorthands(tc.in); strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("globalShorthands(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	// --log-level takes effect; a bad -l value is the same usage error.
+	host := fakeDaemon(t)
+	if code, _, stderr := berth(t, "", "-H", host, "--log-level", "debug", "volume", "inspect", "nope"); code != 1 || !strings.Contains(stderr, "level=debug") {
+		t.Errorf("--log-level debug: exit %d, stderr %q", code, stderr)
+	}
+	if code, _, stderr := berth(t, "", "-l", "loud", "info"); code != 125 || stderr != "Unable to parse logging level: loud\nSee 'berth --help'.\n" {
+		t.Errorf("-l loud: exit %d, stderr %q", code, stderr)
+	}
+}

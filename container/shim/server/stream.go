@@ -180,25 +180,23 @@ func (w stdinWriter) Write(p []byte) (int, error) {
 	return in.Write(p)
 }
 
-// copyStdin feeds an attacher's input to the container; with StdinOnce,
-// its EOF closes the container's stdin.
+// copyStdin feeds an attacher's input to the container; with StdinOnce and
+// no terminal, its EOF closes the container's stdin, as in Docker. A
+// terminal's stdin is never closed by an attacher: its EOF is also how a
+// detach (ctrl-p ctrl-q) looks from here, and the container must live on.
 func (s *server) copyStdin(r io.Reader) {
 	_, err := io.Copy(stdinWriter{s}, r)
 	if err != nil && !errors.Is(err, io.ErrClosedPipe) {
 		// The attacher went away without a clean EOF: keep stdin open.
 		return
 	}
-	if s.opts.StdinOnce {
+	if s.opts.StdinOnce && !s.opts.Terminal {
 		s.mu.Lock()
 		in := s.stdin
 		s.stdin = nil
 		s.mu.Unlock()
 		if in != nil {
 			s.stdinWriteM.Lock()
-			if s.opts.Terminal {
-				// A pty has no EOF of its own: send the EOF character.
-				in.Write([]byte{4})
-			}
 			in.Close()
 			s.stdinWriteM.Unlock()
 		}

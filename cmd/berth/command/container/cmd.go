@@ -289,7 +289,7 @@ func newRmCommand(cli *command.Cli, aliases ...string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runRm(cmd.Context(), api, cli.Out, o)
+			return runRm(cmd.Context(), api, cliStreams(cli), o)
 		},
 		ValidArgsFunction: completeContainers(cli, true),
 	}
@@ -585,7 +585,7 @@ func newRenameCommand(cli *command.Cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runRename(cmd.Context(), api, args[0], args[1])
+			return runRename(cmd.Context(), api, cli.Err, args[0], args[1])
 		},
 		ValidArgsFunction: completeContainers(cli, true),
 	}
@@ -603,7 +603,13 @@ func newUpdateCommand(cli *command.Cli) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.containers = args
 			o.changed = cmd.Flags().Changed
-			o.nFlag = cmd.Flags().NFlag()
+			// Only update's own flags count, not -H or --log-level.
+			inherited := cmd.InheritedFlags()
+			cmd.Flags().Visit(func(f *pflag.Flag) {
+				if inherited.Lookup(f.Name) == nil {
+					o.nFlag++
+				}
+			})
 			o.cpus, o.memory, o.memoryReservation, o.memorySwap = cpus.Value(), memory.Value(), memoryReservation.Value(), memorySwap.Value()
 			api, err := cli.Client()
 			if err != nil {

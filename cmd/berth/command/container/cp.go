@@ -111,12 +111,10 @@ func (c countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func copySummary(contentSize, transferred int64, dest string) string {
-	h := func(n int64) string { return units.HumanSizeWithPrecision(float64(n), 3) }
-	if contentSize != transferred {
-		return fmt.Sprintf("Successfully copied %s (transferred %s) to %s\n", h(contentSize), h(transferred), dest)
-	}
-	return fmt.Sprintf("Successfully copied %s to %s\n", h(contentSize), dest)
+// copySummary is docker cp's last line: the size of the tar stream that
+// crossed the API, as docker 28 reports it.
+func copySummary(transferred int64, dest string) string {
+	return fmt.Sprintf("Successfully copied %s to %s\n", units.HumanSizeWithPrecision(float64(transferred), 3), dest)
 }
 
 func copyFromContainer(ctx context.Context, api client.ContainerAPIClient, s streams, ctr, srcPath, dstPath string, o cpOptions) error {
@@ -163,11 +161,7 @@ func copyFromContainer(ctx context.Context, api client.ContainerAPIClient, s str
 		return err
 	}
 	if !o.quiet {
-		size := copied.Load()
-		if !res.Stat.Mode.IsDir() {
-			size = res.Stat.Size
-		}
-		fmt.Fprint(s.err, copySummary(size, copied.Load(), dstPath))
+		fmt.Fprint(s.err, copySummary(copied.Load(), dstPath))
 	}
 	return nil
 }
@@ -203,7 +197,6 @@ func copyToContainer(ctx context.Context, api client.ContainerAPIClient, s strea
 		content     io.ReadCloser
 		resolvedDst string
 		copied      atomic.Int64
-		contentSize int64 = -1
 	)
 	if srcPath == "-" {
 		if !dstInfo.IsDir {
@@ -216,7 +209,14 @@ func copyToContainer(ctx context.Context, api client.ContainerAPIClient, s strea
 		if err != nil {
 			return err
 		}
-		contentSize = localContentSize(srcInfo.Path)
+		// Refuse what PrepareArchiveCopy would refuse before the tar is
+		// started: closing it early makes its writer log a closed pipe.
+		switch {
+		case dstInfo.Exists && !dstInfo.IsDir && srcInfo.IsDir:
+			return archive.ErrCannotCopyDir
+		case !dstInfo.Exists && !srcInfo.IsDir && (strings.HasSuffix(dstInfo.Path, "/") || filepath.Base(dstInfo.Path) == "."):
+			return archive.ErrDirNotExists
+		}
 		tarball, err := archive.TarResource(srcInfo)
 		if err != nil {
 			return err
@@ -237,44 +237,7 @@ func copyToContainer(ctx context.Context, api client.ContainerAPIClient, s strea
 		return err
 	}
 	if !o.quiet && srcPath != "-" {
-		size := copied.Load()
-		if contentSize >= 0 {
-			size = contentSize
-		}
-		fmt.Fprint(s.err, copySummary(size, copied.Load(), ctr+":"+dstInfo.Path))
+		fmt.Fprint(s.err, copySummary(copied.Load(), ctr+":"+dstInfo.Path))
 	}
 	return nil
-}
-
-// localContentSize is the size of the regular files at path, -1 if it
-// cannot be told.
-func localContentSize(path string) int64 {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return -1
-	}
-	if !fi.IsDir() {
-		if fi.Mode().IsRegular() {
-			return fi.Size()
-		}
-		return 0
-	}
-	var total int64
-	err = filepath.WalkDir(path, func(_ string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			total += info.Size()
-		}
-		return nil
-	})
-	if err != nil {
-		return -1
-	}
-	return total
 }

@@ -84,8 +84,18 @@ func TestPsTable(t *testing.T) {
 	if err := runPs(context.Background(), api, &out, psOptions{last: -1, format: "json"}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(out.String(), `{"Command":"\"sh -c 'while true; …\"","CreatedAt":`) {
+	if !strings.HasPrefix(out.String(), `{"Command":"\"sh -c 'while true; …\"","CreatedAt":`) ||
+		!strings.Contains(out.String(), `"Networks":"","Platform":null,"Ports":`) {
 		t.Errorf("json: %s", out.String())
+	}
+
+	// A label's column is titled by its last dotted part, as docker's.
+	out.Reset()
+	if err := runPs(context.Background(), api, &out, psOptions{last: -1, format: "table {{.Names}}\t{{.Label \"com.example.my_label-x\"}}"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "NAMES     my label x\n") {
+		t.Errorf("label header: %q", out.String())
 	}
 }
 
@@ -267,10 +277,10 @@ func must(t *testing.T, err error) {
 }
 
 func TestCopySummary(t *testing.T) {
-	if got := copySummary(2048, 2048, "/tmp/x"); got != "Successfully copied 2.05kB to /tmp/x\n" {
+	if got := copySummary(2048, "/tmp/x"); got != "Successfully copied 2.05kB to /tmp/x\n" {
 		t.Errorf("got %q", got)
 	}
-	if got := copySummary(10, 3072, "c:/x"); got != "Successfully copied 10B (transferred 3.07kB) to c:/x\n" {
+	if got := copySummary(3072, "c:/x"); got != "Successfully copied 3.07kB to c:/x\n" {
 		t.Errorf("got %q", got)
 	}
 }

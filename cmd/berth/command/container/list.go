@@ -18,6 +18,7 @@ import (
 	units "github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-engine/berth/cmd/berth/command/formatter"
 )
@@ -231,29 +232,44 @@ func (r psRow) Networks() string {
 
 // MarshalJSON is `ps --format json`: every field above by name.
 func (r psRow) MarshalJSON() ([]byte, error) {
-	return json.Marshal(map[string]string{
+	return json.Marshal(map[string]any{
 		"Command": r.Command(), "CreatedAt": r.CreatedAt(), "ID": r.ID(), "Image": r.Image(),
 		"Labels": r.Labels(), "LocalVolumes": r.LocalVolumes(), "Mounts": r.Mounts(), "Names": r.Names(),
-		"Networks": r.Networks(), "Ports": r.Ports(), "RunningFor": r.RunningFor(), "Size": r.Size(),
-		"State": r.State(), "Status": r.Status(),
+		"Networks": r.Networks(), "Platform": r.Platform(), "Ports": r.Ports(), "RunningFor": r.RunningFor(),
+		"Size": r.Size(), "State": r.State(), "Status": r.Status(),
 	})
+}
+
+// Platform is the platform of the image's manifest, when the daemon
+// tells it (null in JSON otherwise, as docker's).
+func (r psRow) Platform() *ocispec.Platform {
+	if d := r.c.ImageManifestDescriptor; d != nil {
+		return d.Platform
+	}
+	return nil
 }
 
 // psHeader answers the ps templates with the column titles.
 type psHeader struct{}
 
-func (psHeader) ID() string                   { return "CONTAINER ID" }
-func (psHeader) Image() string                { return "IMAGE" }
-func (psHeader) Command() string              { return "COMMAND" }
-func (psHeader) CreatedAt() string            { return "CREATED AT" }
-func (psHeader) RunningFor() string           { return "CREATED" }
-func (psHeader) Ports() string                { return "PORTS" }
-func (psHeader) State() string                { return "STATE" }
-func (psHeader) Status() string               { return "STATUS" }
-func (psHeader) Size() string                 { return "SIZE" }
-func (psHeader) Names() string                { return "NAMES" }
-func (psHeader) Labels() string               { return "LABELS" }
-func (psHeader) Label(string) string          { return "LABEL" }
+func (psHeader) ID() string         { return "CONTAINER ID" }
+func (psHeader) Image() string      { return "IMAGE" }
+func (psHeader) Command() string    { return "COMMAND" }
+func (psHeader) CreatedAt() string  { return "CREATED AT" }
+func (psHeader) RunningFor() string { return "CREATED" }
+func (psHeader) Ports() string      { return "PORTS" }
+func (psHeader) State() string      { return "STATE" }
+func (psHeader) Status() string     { return "STATUS" }
+func (psHeader) Size() string       { return "SIZE" }
+func (psHeader) Names() string      { return "NAMES" }
+func (psHeader) Labels() string     { return "LABELS" }
+func (psHeader) Platform() string   { return "PLATFORM" }
+
+// Label's title is the label's last dotted part, as docker's.
+func (psHeader) Label(name string) string {
+	parts := strings.Split(name, ".")
+	return strings.NewReplacer("-", " ", "_", " ").Replace(parts[len(parts)-1])
+}
 func (psHeader) Mounts() string               { return "MOUNTS" }
 func (psHeader) LocalVolumes() string         { return "LOCAL VOLUMES" }
 func (psHeader) Networks() string             { return "NETWORKS" }

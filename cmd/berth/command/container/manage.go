@@ -109,7 +109,7 @@ type rmOptions struct {
 	containers            []string
 }
 
-func runRm(ctx context.Context, api client.ContainerAPIClient, out io.Writer, o rmOptions) error {
+func runRm(ctx context.Context, api client.ContainerAPIClient, s streams, o rmOptions) error {
 	errs := parallel(ctx, o.containers, func(ctx context.Context, id string) error {
 		id = strings.Trim(id, "/")
 		if id == "" {
@@ -118,7 +118,15 @@ func runRm(ctx context.Context, api client.ContainerAPIClient, out io.Writer, o 
 		_, err := api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{RemoveVolumes: o.volumes, RemoveLinks: o.links, Force: o.force})
 		return err
 	})
-	return eachPrint(out, o.containers, errs, func(err error) bool { return o.force && cerrdefs.IsNotFound(err) })
+	// With -f a missing container is reported but is no failure, as in
+	// docker.
+	return eachPrint(s.out, o.containers, errs, func(err error) bool {
+		if o.force && cerrdefs.IsNotFound(err) {
+			fmt.Fprintln(s.err, err)
+			return true
+		}
+		return false
+	})
 }
 
 func runPause(ctx context.Context, api client.ContainerAPIClient, out io.Writer, ids []string) error {
@@ -156,13 +164,17 @@ func runWait(ctx context.Context, api client.ContainerAPIClient, out io.Writer, 
 	return errors.Join(errs...)
 }
 
-func runRename(ctx context.Context, api client.ContainerAPIClient, oldName, newName string) error {
+func runRename(ctx context.Context, api client.ContainerAPIClient, errOut io.Writer, oldName, newName string) error {
 	oldName, newName = strings.TrimSpace(oldName), strings.TrimSpace(newName)
 	if oldName == "" || newName == "" {
 		return errors.New("Error: Neither old nor new names may be empty")
 	}
-	_, err := api.ContainerRename(ctx, oldName, client.ContainerRenameOptions{NewName: newName})
-	return err
+	if _, err := api.ContainerRename(ctx, oldName, client.ContainerRenameOptions{NewName: newName}); err != nil {
+		// docker prints the daemon's reason, then its own summary.
+		fmt.Fprintln(errOut, err)
+		return fmt.Errorf("Error: failed to rename container named %s", oldName)
+	}
+	return nil
 }
 
 // runTop prints the processes in a tab-aligned table.
@@ -216,7 +228,7 @@ func runPort(ctx context.Context, api client.ContainerAPIClient, out io.Writer, 
 		}
 		bindings, ok := ports[p]
 		if !ok || len(bindings) == 0 {
-			return fmt.Errorf("no public port '%s' published for %s", p, id)
+			return fmt.Errorf("Error: No public port '%s' published for %s", port, id)
 		}
 		for _, b := range bindings {
 			lines = append(lines, hostPort(b))

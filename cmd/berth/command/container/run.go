@@ -77,7 +77,7 @@ func withHelp(err error, cmd string) error {
 // toStatusError picks docker run's exit status for a failure to create or
 // start: 127 when the command was not found, 126 when it cannot be
 // executed, else 125.
-func toStatusError(err error, cmd string) error {
+func toStatusError(err error, cmd string) command.StatusError {
 	msg := err.Error()
 	code := 125
 	switch {
@@ -295,10 +295,14 @@ func runRun(ctx context.Context, api apiClient, s streams, cfg *createConfig, o 
 			cancel()
 			<-errCh
 		}
+		// The error is reported at once, as docker does, not after the
+		// wait for an --rm container's removal.
+		serr := toStatusError(err, "run")
+		fmt.Fprintln(s.err, serr.Status)
 		if cfg.HostConfig.AutoRemove {
 			<-statusC
 		}
-		return toStatusError(err, "run")
+		return command.StatusError{StatusCode: serr.StatusCode}
 	}
 	if !attach {
 		fmt.Fprintln(s.out, id)

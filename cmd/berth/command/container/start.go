@@ -8,7 +8,6 @@ import (
 	"os"
 	gosignal "os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
@@ -44,7 +43,7 @@ func runStart(ctx context.Context, api apiClient, s streams, o startOptions) err
 			fmt.Fprintln(s.out, c)
 		}
 		if len(failedIDs) > 0 {
-			return fmt.Errorf("failed to start containers: %s", strings.Join(failedIDs, ", "))
+			return fmt.Errorf("Error: failed to start containers: %s", strings.Join(failedIDs, ", "))
 		}
 		return nil
 	}
@@ -161,8 +160,9 @@ func runAttach(ctx context.Context, api apiClient, s streams, o attachOptions) e
 	if err := h.stream(ctx); err != nil {
 		var esc term.EscapeError
 		if errors.As(err, &esc) {
-			fmt.Fprintln(s.err, "read escape sequence")
-			return nil
+			// docker attach ends with "read escape sequence" and
+			// status 1 when the user detaches.
+			return err
 		}
 		return err
 	}
@@ -223,12 +223,14 @@ func runExec(ctx context.Context, api apiClient, s streams, o execOptions) error
 		return errors.New("exec ID empty")
 	}
 	if o.detach {
+		// As docker, a detached exec that cannot start is a plain error
+		// (status 1): there is no process to take a status from.
 		_, err := api.ExecStart(ctx, created.ID, client.ExecStartOptions{Detach: true, TTY: req.TTY, ConsoleSize: req.ConsoleSize})
-		return execStatusError(err)
+		return err
 	}
 	res, err := api.ExecAttach(ctx, created.ID, client.ExecAttachOptions{TTY: req.TTY, ConsoleSize: req.ConsoleSize})
 	if err != nil {
-		return execStatusError(err)
+		return err
 	}
 	defer res.Close()
 	h := &hijackedStreamer{s: s, out: s.out, resp: res.HijackedResponse, tty: req.TTY, detachKeys: o.detachKeys}
@@ -264,22 +266,6 @@ func runExec(ctx context.Context, api apiClient, s streams, o execOptions) error
 		return command.StatusError{StatusCode: ins.ExitCode}
 	}
 	return nil
-}
-
-// execStatusError gives a failed exec start docker's exit statuses: 127 if
-// the command was not found, 126 if it could not be run.
-func execStatusError(err error) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "executable file not found"), strings.Contains(msg, "no such file or directory"):
-		return command.StatusError{Status: msg, StatusCode: 127}
-	case strings.Contains(msg, syscall.EACCES.Error()), strings.Contains(msg, "not executable"):
-		return command.StatusError{Status: msg, StatusCode: 126}
-	}
-	return err
 }
 
 type logsOptions struct {

@@ -339,11 +339,11 @@ func runStats(ctx context.Context, api client.ContainerAPIClient, s streams, o s
 			return err
 		}
 		var buf bytes.Buffer
-		if isTerm {
-			buf.WriteString("\033[2J\033[H")
-		}
 		if err := writeStats(&buf, o.format, o.noTrunc, entries); err != nil {
 			return err
+		}
+		if isTerm {
+			buf = redrawFrame(buf.String())
 		}
 		if _, err := buf.WriteTo(s.out); err != nil {
 			return err
@@ -354,4 +354,21 @@ func runStats(ctx context.Context, api client.ContainerAPIClient, s streams, o s
 		case <-ticker.C:
 		}
 	}
+}
+
+// redrawFrame draws a stats table over the previous one as docker does,
+// without clearing the screen (which flickers): from the top-left corner,
+// each line erases what is left of the longer line it overwrites, and what
+// is below the table is erased too.
+func redrawFrame(table string) bytes.Buffer {
+	var b bytes.Buffer
+	b.WriteString("\033[H")
+	for _, line := range strings.SplitAfter(table, "\n") {
+		if line == "" {
+			continue
+		}
+		b.WriteString(strings.TrimSuffix(line, "\n") + "\033[K\n")
+	}
+	b.WriteString("\033[J")
+	return b
 }

@@ -2,6 +2,7 @@ package formatter
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -115,5 +116,26 @@ func TestInspectJoinsErrors(t *testing.T) {
 	})
 	if err == nil || err.Error() != "no a\nno b" {
 		t.Errorf("got %v", err)
+	}
+}
+
+// A template the typed object cannot answer is run again on its JSON, as
+// docker's raw fallback: fields the type lacks are found, and a missing key
+// is docker's "map has no entry" error.
+func TestInspectRawFallback(t *testing.T) {
+	type typed struct{ Name string }
+	objs := map[string]any{
+		"typed": typed{Name: "t"},
+		"raw":   json.RawMessage(`{"Name":"r","Extra":{"N":12345678901}}`),
+	}
+	get := func(ref string) (any, error) { return objs[ref], nil }
+	var out bytes.Buffer
+	if err := Inspect(&out, "{{.Extra.N}}", []string{"raw"}, get); err != nil || out.String() != "12345678901\n" {
+		t.Errorf("raw fallback: %q, %v", out.String(), err)
+	}
+	out.Reset()
+	err := Inspect(&out, "{{.State.Status}}", []string{"typed"}, get)
+	if err == nil || !strings.Contains(err.Error(), `template parsing error: template: :1:8: executing "" at <.State.Status>: map has no entry for key "State"`) {
+		t.Errorf("missing key: %v", err)
 	}
 }

@@ -48,8 +48,13 @@ func Inspect(out io.Writer, format string, refs []string, get func(ref string) (
 		}
 		var one bytes.Buffer
 		if err := tmpl.Execute(&one, v); err != nil {
-			errs = append(errs, fmt.Sprintf("template parsing error: %v", err))
-			continue
+			// As docker, try again on the object's JSON decoded into
+			// maps, which knows fields the typed value lacks.
+			one.Reset()
+			if err := executeRaw(tmpl, &one, v); err != nil {
+				errs = append(errs, err.Error())
+				continue
+			}
 		}
 		text.Write(one.Bytes())
 		text.WriteByte('\n')
@@ -78,6 +83,32 @@ func Inspect(out io.Writer, format string, refs []string, get func(ref string) (
 	}
 	if len(errs) > 0 {
 		return command.StatusError{Status: strings.Join(errs, "\n"), StatusCode: 1}
+	}
+	return nil
+}
+
+// executeRaw runs tmpl on v's JSON form (maps, numbers kept as written)
+// with missing keys an error, as docker's raw inspect fallback does.
+func executeRaw(tmpl *template.Template, out io.Writer, v any) error {
+	b, ok := v.(json.RawMessage)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return fmt.Errorf("unable to read inspect data: %v", err)
+		}
+	}
+	var raw any
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return fmt.Errorf("unable to read inspect data: %v", err)
+	}
+	t, err := tmpl.Clone()
+	if err != nil {
+		return fmt.Errorf("template parsing error: %v", err)
+	}
+	if err := t.Option("missingkey=error").Execute(out, raw); err != nil {
+		return fmt.Errorf("template parsing error: %v", err)
 	}
 	return nil
 }
