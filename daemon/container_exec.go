@@ -49,9 +49,9 @@ func (d *Daemon) ExecCreate(ctx context.Context, name string, req *containertype
 	case !running:
 		return "", conflictf("container %s is not running", c.ID)
 	case paused:
-		return "", conflictf("container %s is paused, unpause the container before exec", c.ID)
+		return "", conflictf("Container %s is paused, unpause the container before exec", name)
 	case restarting:
-		return "", conflictf("container %s is restarting, wait until the container is running", c.ID)
+		return "", conflictf("Container %s is restarting, wait until the container is running", c.ID)
 	}
 	s := &execSession{id: container.NewID(), containerID: c.ID, req: *req}
 	d.rt.mu.Lock()
@@ -121,9 +121,28 @@ func (d *Daemon) ExecStart(ctx context.Context, execID string, o containerrouter
 	if err != nil {
 		return err
 	}
+	// A process that cannot start gets, as with Docker, 127 (not found) or
+	// 126; an attached client reads the error in its stream and the code
+	// from inspect.
+	failed := func(err error) error {
+		code := exitCodeForStartError(err)
+		if code == 128 {
+			code = 126
+		}
+		s.mu.Lock()
+		s.exitCode = &code
+		s.mu.Unlock()
+		if o.Detach {
+			return startError(err)
+		}
+		if _, _, serr := o.Streams(!s.req.Tty); serr != nil {
+			return serr
+		}
+		return fmt.Errorf("OCI runtime exec failed: %w", err)
+	}
 	proc, err := d.execProcess(c, &s.req)
 	if err != nil {
-		return err
+		return failed(err)
 	}
 	cl := d.rt.shimOf(c.ID)
 	if cl == nil {
@@ -131,7 +150,7 @@ func (d *Daemon) ExecStart(ctx context.Context, execID string, o containerrouter
 	}
 	conn, pid, err := cl.Exec(ctx, s.id, proc, s.req.AttachStdin)
 	if err != nil {
-		return startError(err)
+		return failed(err)
 	}
 	if cs := o.ConsoleSize; cs != nil && s.req.Tty {
 		cl.Resize(ctx, s.id, uint16(cs[0]), uint16(cs[1]))

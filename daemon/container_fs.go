@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,6 +99,14 @@ func (d *Daemon) openContainerFS(c *container.Container) (*containerFS, error) {
 	}
 	c.Lock()
 	mounts := append([]container.MountPoint(nil), c.Mounts...)
+	// The files berthd bind-mounts at start are what the container sees
+	// there (docker cp of /etc/hostname gives the hostname).
+	for dst, src := range map[string]string{"/etc/hostname": c.HostnamePath, "/etc/hosts": c.HostsPath, "/etc/resolv.conf": c.ResolvConfPath} {
+		if _, err := os.Stat(src); src == "" || err != nil || slices.ContainsFunc(mounts, func(m container.MountPoint) bool { return m.Destination == dst }) {
+			continue
+		}
+		mounts = append(mounts, container.MountPoint{Type: mounttypes.TypeBind, Source: src, Destination: dst, RW: true})
+	}
 	c.Unlock()
 	for i, m := range mounts {
 		if m.Type == mounttypes.TypeVolume && m.Source == "" {
@@ -148,10 +157,12 @@ func (d *Daemon) ContainerStatPath(ctx context.Context, name, p string) (*contai
 		return nil, err
 	}
 	defer fs.release()
-	return fs.stat(p)
+	return fs.stat(name, p)
 }
 
-func (fs *containerFS) stat(p string) (*containertypes.PathStat, error) {
+// stat stats p in the container named name (as the client gave it, for
+// Docker's message).
+func (fs *containerFS) stat(name, p string) (*containertypes.PathStat, error) {
 	// The path itself is not followed if it is a symlink: docker cp
 	// reports the link.
 	dir, base := path.Split(path.Clean("/" + p))
@@ -160,14 +171,19 @@ func (fs *containerFS) stat(p string) (*containertypes.PathStat, error) {
 		return nil, err
 	}
 	host := filepath.Join(hostDir, base)
+	for _, m := range fs.mounts {
+		if m.Destination == path.Clean("/"+p) && m.Source != "" && m.Type != mounttypes.TypeTmpfs {
+			host = m.Source // a mount point is its mount's root
+		}
+	}
 	fi, err := os.Lstat(host)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("Could not find the file %s in container", p))
+			return nil, cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("Could not find the file %s in container %s", p, name))
 		}
 		return nil, err
 	}
-	st := &containertypes.PathStat{Name: fi.Name(), Size: fi.Size(), Mode: fi.Mode(), Mtime: fi.ModTime()}
+	st := &containertypes.PathStat{Name: base, Size: fi.Size(), Mode: fi.Mode(), Mtime: fi.ModTime()}
 	if base == "" {
 		st.Name = "/"
 	}
@@ -192,7 +208,7 @@ func (d *Daemon) ContainerArchivePath(ctx context.Context, name, p string) (io.R
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := fs.stat(p)
+	st, err := fs.stat(name, p)
 	if err != nil {
 		fs.release()
 		return nil, nil, err

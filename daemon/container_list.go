@@ -109,6 +109,19 @@ func (d *Daemon) Containers(ctx context.Context, o containerrouter.ListOptions) 
 	return out, nil
 }
 
+// commandLine is ps's COMMAND, as Docker writes it: arguments holding a
+// space are single-quoted.
+func commandLine(path string, args []string) string {
+	out := path
+	for _, a := range args {
+		if strings.Contains(a, " ") {
+			a = "'" + a + "'"
+		}
+		out += " " + a
+	}
+	return out
+}
+
 func (d *Daemon) summary(c *container.Container, now time.Time, size bool, keep func(*container.Container) bool) (containertypes.Summary, bool) {
 	if !keep(c) {
 		return containertypes.Summary{}, false
@@ -118,7 +131,7 @@ func (d *Daemon) summary(c *container.Container, now time.Time, size bool, keep 
 		Names:   []string{c.Name},
 		Image:   c.Config.Image,
 		ImageID: c.ImageID,
-		Command: strings.Join(append([]string{c.Path}, c.Args...), " "),
+		Command: commandLine(c.Path, c.Args),
 		Created: c.Created.Unix(),
 		Ports:   []containertypes.PortSummary{},
 		Labels:  nonNilLabels(c.Config.Labels),

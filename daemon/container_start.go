@@ -31,9 +31,22 @@ func (d *Daemon) ContainerStart(ctx context.Context, name string) error {
 		return err
 	}
 	c.Lock()
+	defer c.Unlock()
+	d.resetRestartPolicy(c)
+	return d.containerStartLocked(ctx, c)
+}
+
+// resetRestartPolicy clears what the restart policy counted, before a start
+// by hand, as Docker does; the start saves it. Caller holds c's lock.
+func (d *Daemon) resetRestartPolicy(c *container.Container) {
+	if c.State.Running {
+		return // the start is refused
+	}
 	c.HasBeenManuallyStopped = false
-	c.Unlock()
-	return d.containerStart(ctx, c)
+	c.RestartCount = 0
+	d.rt.mu.Lock()
+	delete(d.rt.backoff, c.ID)
+	d.rt.mu.Unlock()
 }
 
 // containerStart runs the start sequence under the container's lock:
@@ -41,9 +54,14 @@ func (d *Daemon) ContainerStart(ctx context.Context, name string) error {
 // generate the runtime spec, spawn the shim (the process is created but
 // not yet running), connect the attachers that were waiting, let the
 // process run, record the state. Each step is undone on a later failure.
-func (d *Daemon) containerStart(ctx context.Context, c *container.Container) (retErr error) {
+func (d *Daemon) containerStart(ctx context.Context, c *container.Container) error {
 	c.Lock()
 	defer c.Unlock()
+	return d.containerStartLocked(ctx, c)
+}
+
+// containerStartLocked is containerStart with c's lock held.
+func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Container) (retErr error) {
 	switch {
 	case c.State.Paused:
 		return conflictf("cannot start a paused container, try unpause instead")
@@ -420,17 +438,33 @@ func (d *Daemon) monitor(c *container.Container, cl *shim.Client) {
 // handleExit records an exit: the shim is told to clean up and goes, the
 // mounts are released, waiters are woken, and the restart policy or
 // auto-remove is applied.
+//
+// While berthd shuts down, no restart policy applies (the next start
+// decides); with live-restore, and once the store is closed, the exit is
+// left to the shim, which keeps it for the next start.
 func (d *Daemon) handleExit(c *container.Container, exit shim.Exit, applyPolicy bool) {
+	liveRestore := d.Config().LiveRestore
+	d.rt.exitMu.RLock()
+	defer d.rt.exitMu.RUnlock()
 	d.rt.mu.Lock()
+	shuttingDown := d.rt.shuttingDown
+	if d.rt.closed || (shuttingDown && liveRestore) {
+		d.rt.mu.Unlock()
+		return
+	}
 	cl := d.rt.shims[c.ID]
 	delete(d.rt.shims, c.ID)
 	d.rt.mu.Unlock()
-	ctx := context.Background()
+	applyPolicy = applyPolicy && !shuttingDown
 	if cl != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		if _, err := cl.Delete(ctx); err != nil {
 			d.log.WithError(err).WithField("container", c.ID).Warn("deleting the container's runtime state")
-			shim.Cleanup(ctx, d.rt.shimBinary, d.rt.stateDir(c.ID))
+			if err := shim.Cleanup(ctx, d.rt.shimBinary, d.rt.stateDir(c.ID)); err != nil {
+				d.log.WithError(err).WithField("container", c.ID).Warn("cleaning up the container's runtime state")
+			}
 		}
+		cancel()
 		cl.Close()
 	}
 	d.endExecs(c.ID)
@@ -499,16 +533,18 @@ func (d *Daemon) scheduleRestart(c *container.Container, ranFor time.Duration) {
 	d.rt.restarts[c.ID] = time.AfterFunc(delay, func() {
 		d.rt.mu.Lock()
 		delete(d.rt.restarts, c.ID)
+		shuttingDown := d.rt.shuttingDown
 		d.rt.mu.Unlock()
+		// The start runs under the lock that a stop or a removal takes to
+		// cancel it, so that neither can slip in between.
 		c.Lock()
-		if !c.State.Restarting {
-			c.Unlock()
+		defer c.Unlock()
+		if !c.State.Restarting || shuttingDown {
 			return
 		}
 		c.RestartCount++
 		c.State.Restarting = false
-		c.Unlock()
-		if err := d.containerStart(context.Background(), c); err != nil {
+		if err := d.containerStartLocked(context.Background(), c); err != nil {
 			d.log.WithError(err).WithField("container", c.ID).Warn("restart policy: start failed")
 			return
 		}

@@ -16,6 +16,7 @@ import (
 
 	containerrouter "github.com/berth-engine/berth/api/server/router/container"
 	"github.com/berth-engine/berth/container"
+	"github.com/berth-engine/berth/container/shim"
 	"github.com/berth-engine/berth/container/spec"
 )
 
@@ -77,15 +78,20 @@ func (d *Daemon) stopContainer(ctx context.Context, c *container.Container, sigN
 	if err := d.signal(ctx, c, sig, false); err != nil && !errors.Is(err, errNoShim) {
 		d.log.WithError(err).WithField("container", c.ID).Warn("sending stop signal")
 	}
+	// A negative timeout waits for as long as it takes.
+	var expired <-chan time.Time
 	if secs >= 0 {
-		select {
-		case <-wait:
-			d.logContainerEvent(c, eventtypes.ActionStop, nil)
-			return nil
-		case <-time.After(time.Duration(secs) * time.Second):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		t := time.NewTimer(time.Duration(secs) * time.Second)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case <-wait:
+		d.logContainerEvent(c, eventtypes.ActionStop, nil)
+		return nil
+	case <-expired:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	d.log.WithField("container", container.ShortID(c.ID)).Infof("container did not stop within %ds of signal %d: killing it", secs, sig)
 	if err := d.signal(ctx, c, syscall.SIGKILL, true); err != nil && !errors.Is(err, errNoShim) {
@@ -136,7 +142,18 @@ func (d *Daemon) ContainerKill(ctx context.Context, name, sigName string) error 
 		}
 		sig = s
 	}
+	// The API router prefixes errors with "cannot kill container: <name>".
 	c.Lock()
+	if c.State.Restarting {
+		// Waiting for its restart policy: a kill stops it for good, as
+		// Docker's.
+		c.HasBeenManuallyStopped = true
+		c.State.Restarting = false
+		d.saveLocked(c)
+		c.Unlock()
+		d.cancelRestart(c.ID)
+		return nil
+	}
 	running := c.State.Running
 	if running && (sig == syscall.SIGKILL || sig == syscall.SIGTERM) {
 		// A kill is a stop by the user for the restart policy.
@@ -145,13 +162,13 @@ func (d *Daemon) ContainerKill(ctx context.Context, name, sigName string) error 
 	}
 	c.Unlock()
 	if !running {
-		return conflictf("cannot kill container: %s: container %s is not running", name, c.ID)
+		return conflictf("container %s is not running", c.ID)
 	}
 	if err := d.signal(ctx, c, sig, false); err != nil {
-		if errors.Is(err, errNoShim) {
-			return conflictf("cannot kill container: %s: container %s is not running", name, c.ID)
+		if errors.Is(err, errNoShim) || cerrdefs.IsConflict(err) {
+			return conflictf("container %s is not running", c.ID)
 		}
-		return err
+		return fmt.Errorf("sending signal %d to container %s: %w", sig, c.ID, err)
 	}
 	return nil
 }
@@ -162,13 +179,15 @@ func (d *Daemon) ContainerRestart(ctx context.Context, name string, o containerr
 	if err != nil {
 		return err
 	}
-	if err := d.stopContainer(ctx, c, o.Signal, o.Timeout, false); err != nil && !cerrdefs.IsNotModified(err) {
+	// Stopped as by hand, so that the restart policy does not start it
+	// meanwhile; resetRestartPolicy clears that.
+	if err := d.stopContainer(ctx, c, o.Signal, o.Timeout, true); err != nil && !cerrdefs.IsNotModified(err) {
 		return err
 	}
 	c.Lock()
-	c.HasBeenManuallyStopped = false
-	c.Unlock()
-	if err := d.containerStart(ctx, c); err != nil {
+	defer c.Unlock()
+	d.resetRestartPolicy(c)
+	if err := d.containerStartLocked(ctx, c); err != nil {
 		return err
 	}
 	d.logContainerEvent(c, eventtypes.ActionRestart, nil)
@@ -210,24 +229,36 @@ func (d *Daemon) ContainerRemove(ctx context.Context, name string, o containerro
 		return invalidf("Conflict, cannot remove the default link name of the container")
 	}
 	c.Lock()
-	running, paused, removing := c.State.Running, c.State.Paused, c.State.Removing
-	c.Unlock()
-	if removing {
+	running, paused, restarting := c.State.Running, c.State.Paused, c.State.Restarting
+	if c.State.Removing {
+		c.Unlock()
 		return conflictf("removal of container %s is already in progress", name)
 	}
-	if running && !o.Force {
-		if paused {
-			return conflictf("cannot remove container %q: container is paused and must be unpaused first", c.Name[1:])
+	if (running || restarting) && !o.Force {
+		c.Unlock()
+		// Docker's messages, with the name's "/".
+		switch {
+		case paused:
+			return conflictf("cannot remove container %q: container is paused and must be unpaused first", c.Name)
+		case restarting:
+			return conflictf("cannot remove container %q: container is restarting: stop the container before removing or force remove", c.Name)
 		}
-		return conflictf("cannot remove container %q: container is running: stop the container before removing or force remove", c.Name[1:])
+		return conflictf("cannot remove container %q: container is running: stop the container before removing or force remove", c.Name)
 	}
+	// Under the lock that the exit handling and the policy's restart take:
+	// no restart is scheduled or run from here on.
+	if running || restarting {
+		c.HasBeenManuallyStopped = true
+		c.State.Restarting = false
+	}
+	wait := c.Wait(ctx, containertypes.WaitConditionNotRunning)
+	c.Unlock()
 	d.cancelRestart(c.ID)
 	if running {
-		c.Lock()
-		c.HasBeenManuallyStopped = true
-		wait := c.Wait(ctx, containertypes.WaitConditionNotRunning)
-		c.Unlock()
-		if err := d.signal(ctx, c, syscall.SIGKILL, true); err != nil && !errors.Is(err, errNoShim) {
+		// It may exit on its own meanwhile: then the kill finds nothing
+		// to kill, and the wait ends all the same.
+		err := d.signal(ctx, c, syscall.SIGKILL, true)
+		if err != nil && !errors.Is(err, errNoShim) && !errors.Is(err, shim.ErrNoShim) && !cerrdefs.IsConflict(err) {
 			return fmt.Errorf("could not kill running container %s, cannot remove: %w", c.ID, err)
 		}
 		select {

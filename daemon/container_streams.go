@@ -141,8 +141,17 @@ func (d *Daemon) ContainerAttach(ctx context.Context, name string, o containerro
 	if paused {
 		return conflictf("you cannot attach to a paused container, unpause it first")
 	}
+	so := shim.AttachOptions{Stdin: o.Stdin && openStdin, Stdout: o.Stdout, Stderr: o.Stderr}
+	// A stream to a container not yet running is queued before the client
+	// gets its answer: docker run starts the container as soon as the
+	// attach is answered, and its first output must not be missed.
+	var p *pendingAttach
+	if o.Stream {
+		p = d.queueAttach(c, so)
+	}
 	stdin, out, err := o.Streams(!tty)
 	if err != nil {
+		d.dropAttach(c, p)
 		return err
 	}
 	if o.Logs && logPath != "" {
@@ -153,8 +162,8 @@ func (d *Daemon) ContainerAttach(ctx context.Context, name string, o containerro
 	if !o.Stream {
 		return nil
 	}
-	so := shim.AttachOptions{Stdin: o.Stdin && openStdin && stdin != nil, Stdout: o.Stdout, Stderr: o.Stderr}
-	conn, err := d.attachShim(ctx, c, so)
+	so.Stdin = so.Stdin && stdin != nil
+	conn, err := d.attachShim(ctx, c, so, p)
 	if err != nil {
 		return err
 	}
@@ -167,36 +176,63 @@ func (d *Daemon) ContainerAttach(ctx context.Context, name string, o containerro
 	return nil
 }
 
-// attachShim gets an attach stream from the running container's shim, or
-// waits for the next start.
-func (d *Daemon) attachShim(ctx context.Context, c *container.Container, so shim.AttachOptions) (net.Conn, error) {
+// queueAttach registers an attach to be connected at the container's next
+// start, before its process runs; it returns nil if the container runs.
+func (d *Daemon) queueAttach(c *container.Container, so shim.AttachOptions) *pendingAttach {
 	c.Lock()
+	defer c.Unlock()
 	if c.State.Running {
-		cl := d.rt.shimOf(c.ID)
-		c.Unlock()
-		if cl == nil {
-			return nil, conflictf("container %s is not running", c.ID)
-		}
-		return cl.Attach(ctx, so)
+		return nil
 	}
 	p := pendingAttach{opts: so, ch: make(chan attachStream, 1)}
 	d.rt.mu.Lock()
 	d.rt.pending[c.ID] = append(d.rt.pending[c.ID], p)
 	d.rt.mu.Unlock()
-	c.Unlock()
+	return &p
+}
+
+// dropAttach withdraws a queued attach (nil: none), closing the stream it
+// may have been handed meanwhile.
+func (d *Daemon) dropAttach(c *container.Container, p *pendingAttach) {
+	if p == nil {
+		return
+	}
+	d.rt.mu.Lock()
+	list := d.rt.pending[c.ID]
+	for i := range list {
+		if list[i].ch == p.ch {
+			d.rt.pending[c.ID] = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	d.rt.mu.Unlock()
+	select {
+	case s := <-p.ch:
+		if s.conn != nil {
+			s.conn.Close()
+		}
+	default:
+	}
+}
+
+// attachShim gets an attach stream from the running container's shim, or
+// (p queued) waits for the next start.
+func (d *Daemon) attachShim(ctx context.Context, c *container.Container, so shim.AttachOptions, p *pendingAttach) (net.Conn, error) {
+	if p == nil {
+		c.Lock()
+		running := c.State.Running
+		cl := d.rt.shimOf(c.ID)
+		c.Unlock()
+		if !running || cl == nil {
+			return nil, conflictf("container %s is not running", c.ID)
+		}
+		return cl.Attach(ctx, so)
+	}
 	select {
 	case s := <-p.ch:
 		return s.conn, s.err
 	case <-ctx.Done():
-		d.rt.mu.Lock()
-		list := d.rt.pending[c.ID]
-		for i := range list {
-			if list[i].ch == p.ch {
-				d.rt.pending[c.ID] = append(list[:i], list[i+1:]...)
-				break
-			}
-		}
-		d.rt.mu.Unlock()
+		d.dropAttach(c, p)
 		return nil, ctx.Err()
 	}
 }

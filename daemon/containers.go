@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -40,6 +42,18 @@ type containerRuntime struct {
 	// policy's backoff.
 	restarts map[string]*time.Timer
 	backoff  map[string]*restartBackoff
+	// shuttingDown is set (under mu) when berthd stops: exits are then
+	// recorded without applying restart policies, which the next start
+	// decides on.
+	shuttingDown bool
+
+	// exitMu is held for reading while an exit is recorded (handleExit);
+	// the shutdown takes it for writing once the containers are stopped
+	// and sets closed, so that the store is never closed under a
+	// recording. Exits after that are left to the shims, which keep them
+	// for the next start.
+	exitMu sync.RWMutex
+	closed bool
 }
 
 func (d *Daemon) openContainers() error {
@@ -101,9 +115,10 @@ func (rt *containerRuntime) shimOf(id string) *shim.Client {
 
 // restoreContainers rebuilds the runtime from disk after a start: volume
 // references are taken again, shims of running containers reconnected (or,
-// without live-restore, their containers stopped), containers whose shim is
-// gone marked exited with the code it left, and containers with restart
-// policy always or unless-stopped started.
+// without live-restore, their containers killed), containers whose shim is
+// gone marked exited with the code it left, what a start interrupted by a
+// crash left behind cleaned up, and containers whose restart policy says so
+// started.
 func (d *Daemon) restoreContainers(ctx context.Context) {
 	var wg sync.WaitGroup
 	var toStart []*container.Container
@@ -137,41 +152,33 @@ func (d *Daemon) restoreContainers(ctx context.Context) {
 // restoreOne reconciles one container; it reports whether the container
 // should be started by its restart policy.
 func (d *Daemon) restoreOne(ctx context.Context, c *container.Container) (start bool) {
-	c.Lock()
 	log := d.log.WithField("container", container.ShortID(c.ID))
+	c.Lock()
 	if c.State.Removing || c.State.Dead {
+		pid := c.State.Pid
 		c.Unlock()
+		d.reapShim(ctx, c, pid)
 		if err := d.removeContainer(c, true); err != nil {
 			log.WithError(err).Warn("restore: finishing an interrupted removal")
 		}
 		return false
 	}
-	wasRunning := c.State.Running || c.State.Restarting
-	if !c.State.Running {
-		if c.State.Restarting {
-			c.State.Restarting = false
-			d.saveLocked(c)
-		}
-		c.Unlock()
-		if c.HostConfig.AutoRemove && c.HasBeenStartedBefore {
-			if err := d.removeContainer(c, true); err != nil {
-				log.WithError(err).Warn("restore: removing an auto-remove container")
-			}
-			return false
-		}
-		return wasRunning && d.restartOnDaemonStart(c)
+	running, pid := c.State.Running, c.State.Pid
+	wasRunning := running || c.State.Restarting
+	if c.State.Restarting {
+		c.State.Restarting = false
+		d.saveLocked(c)
 	}
-	stateDir := d.rt.stateDir(c.ID)
-	cl, err := shim.Connect(ctx, stateDir)
-	if err == nil {
-		st, serr := cl.State(ctx)
-		if serr == nil && st.Status != "stopped" {
-			if d.cfg.LiveRestore {
-				// Adopt: count the mounts the running container holds.
-				if rw, err := d.img.layers.GetRWLayer(c.ID); err == nil {
-					rw.Mount()
+	if running && d.cfg.LiveRestore {
+		if cl, err := shim.Connect(ctx, d.rt.stateDir(c.ID)); err == nil {
+			if st, err := cl.State(ctx); err == nil && st.Status != shim.StatusStopped {
+				// Adopt: count the mount the running container holds.
+				if rw, err := d.layerOf(c); err == nil {
+					if _, err := rw.Mount(); err != nil {
+						log.WithError(err).Warn("live-restore: adopting the container's layer mount")
+					}
 				}
-				c.State.Paused = st.Status == "paused"
+				c.State.Paused = st.Status == shim.StatusPaused
 				d.rt.mu.Lock()
 				d.rt.shims[c.ID] = cl
 				d.rt.mu.Unlock()
@@ -180,43 +187,140 @@ func (d *Daemon) restoreOne(ctx context.Context, c *container.Container) (start 
 				go d.monitor(c, cl)
 				return false
 			}
-			log.Info("stopping container left running (live-restore is off)")
-			cl.Kill(ctx, 9, true)
 		}
-		c.Unlock()
-		exit, werr := cl.Wait(ctx)
-		if werr != nil {
-			exit = shim.Exit{Code: 255, At: time.Now().UTC()}
-		}
-		d.rt.mu.Lock()
-		d.rt.shims[c.ID] = cl
-		d.rt.mu.Unlock()
-		d.handleExit(c, exit, false)
-		return d.restartOnDaemonStart(c)
 	}
-	// The shim is gone: take the exit status it left, and clean up.
-	exit, rerr := shim.ReadExit(stateDir)
-	if rerr != nil {
-		exit = shim.Exit{Code: 255, At: time.Now().UTC()}
-		log.WithError(rerr).Warn("restore: the container's shim is gone and left no exit status")
+	c.Unlock()
+
+	// Whatever still runs is killed (Docker's rule without live-restore),
+	// and its exit recorded.
+	if running && !d.cfg.LiveRestore {
+		log.Info("stopping container left running (live-restore is off)")
+	}
+	exit, started, found := d.reapShim(ctx, c, pid)
+	if running || started {
+		// The layer is still mounted by the previous berthd: take that
+		// mount over, so that handleExit releases it.
+		if rw, err := d.layerOf(c); err == nil {
+			if _, err := rw.Mount(); err != nil {
+				log.WithError(err).Warn("restore: adopting the container's layer mount")
+			}
+		}
+		d.handleExit(c, exit, false)
+	} else if found {
+		// A start interrupted before the program ran: only undo its mounts.
+		c.Lock()
+		if rw, err := d.layerOf(c); err == nil {
+			if _, err := rw.Mount(); err == nil {
+				rw.Unmount()
+			}
+		}
+		d.unmountVolumes(c)
+		c.Unlock()
+		log.Info("restore: cleaned up a start interrupted by a crash")
+	}
+
+	if _, err := d.rt.store.Get(c.ID); err != nil {
+		return false // handleExit auto-removed it
+	}
+	c.Lock()
+	autoRemove := c.HostConfig.AutoRemove && c.HasBeenStartedBefore
+	c.Unlock()
+	if autoRemove {
+		if err := d.removeContainer(c, true); err != nil {
+			log.WithError(err).Warn("restore: removing an auto-remove container")
+		}
+		return false
+	}
+	return d.restartOnDaemonStart(c, wasRunning)
+}
+
+// reapShim ends what a previous berthd left in the container's state dir:
+// a live shim is told to kill and delete its container, a dead one's
+// remains are cleaned up. found says whether there was anything; started
+// whether the container's program had run (it had not when berthd died
+// between the shim's spawn and the start); exit is how it ended: the
+// status the shim kept, else 137 when the container (recorded pid) was
+// still there to be killed, else 255.
+func (d *Daemon) reapShim(ctx context.Context, c *container.Container, pid int) (exit shim.Exit, started, found bool) {
+	stateDir := d.rt.stateDir(c.ID)
+	if _, err := os.Stat(stateDir); err != nil {
+		// Nothing left (the exec root was wiped, as by a reboot): the
+		// exit status is unknown.
+		return shim.Exit{Code: 255, At: time.Now().UTC()}, false, false
+	}
+	log := d.log.WithField("container", container.ShortID(c.ID))
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if cl, err := shim.Connect(ctx, stateDir); err == nil {
+		st, serr := cl.State(ctx)
+		if serr == nil && st.Status != shim.StatusStopped {
+			if err := cl.Kill(ctx, syscall.SIGKILL, true); err != nil {
+				log.WithError(err).Warn("restore: killing a container left running")
+			}
+		}
+		e, werr := cl.Wait(ctx)
+		if werr == nil {
+			if _, err := cl.Delete(ctx); err == nil {
+				return e, serr == nil && st.Status != shim.StatusCreated, true
+			}
+		}
+	}
+	// The shim is gone (or did not finish): take the exit status it left,
+	// and clean up.
+	exit, err := shim.ReadExit(stateDir)
+	started = err == nil
+	if err != nil {
+		exit.Code, exit.At = 255, time.Now().UTC()
+		if pid > 0 && pidAlive(pid) {
+			exit.Code, started = 137, true
+		}
 	}
 	if d.rt.shimErr != nil {
 		log.WithError(d.rt.shimErr).Warn("restore: cannot clean up after a dead shim")
 	} else if err := shim.Cleanup(ctx, d.rt.shimBinary, stateDir); err != nil {
 		log.WithError(err).Warn("restore: cleaning up after a dead shim")
 	}
-	c.Unlock()
-	d.handleExit(c, exit, false)
-	return d.restartOnDaemonStart(c)
+	return exit, started, true
 }
 
-// restartOnDaemonStart is Docker's rule: always restarts even after a
-// manual stop, unless-stopped only if not stopped by hand.
-func (d *Daemon) restartOnDaemonStart(c *container.Container) bool {
+// pidAlive reports whether pid exists and is not a zombie.
+func pidAlive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z' && s[i+2] != 'X'
+	}
+	return true
+}
+
+// restartOnDaemonStart is Docker's rule for containers that ran before:
+// always restarts even after a manual stop, unless-stopped unless stopped
+// by hand, on-failure if it was running (or waiting to restart) when berthd
+// went away, ended in failure and has retries left.
+func (d *Daemon) restartOnDaemonStart(c *container.Container, wasRunning bool) bool {
 	c.Lock()
 	defer c.Unlock()
+	if !c.HasBeenStartedBefore {
+		return false
+	}
 	p := c.HostConfig.RestartPolicy
-	return p.Name == "always" || (p.Name == "unless-stopped" && !c.HasBeenManuallyStopped)
+	switch p.Name {
+	case "always":
+		return true
+	case "unless-stopped":
+		return !c.HasBeenManuallyStopped
+	case "on-failure":
+		if wasRunning && !c.HasBeenManuallyStopped && c.State.ExitCode != 0 &&
+			(p.MaximumRetryCount == 0 || c.RestartCount < p.MaximumRetryCount) {
+			c.RestartCount++
+			d.saveLocked(c)
+			return true
+		}
+	}
+	return false
 }
 
 // shutdownContainers runs at a clean daemon stop: without live-restore every
@@ -226,7 +330,15 @@ func (d *Daemon) shutdownContainers() {
 	if d.rt == nil {
 		return
 	}
+	// Once the containers are stopped, no exit is being recorded while the
+	// store closes.
+	defer func() {
+		d.rt.exitMu.Lock()
+		d.rt.closed = true
+		d.rt.exitMu.Unlock()
+	}()
 	d.rt.mu.Lock()
+	d.rt.shuttingDown = true
 	for id, t := range d.rt.restarts {
 		t.Stop()
 		delete(d.rt.restarts, id)
@@ -291,4 +403,11 @@ func (d *Daemon) getContainer(name string) (*container.Container, error) {
 
 func errNotRunning(c *container.Container) error {
 	return fmt.Errorf("container %s is not running", c.ID)
+}
+
+// running counts the containers whose shims berthd holds.
+func (rt *containerRuntime) running() int {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return len(rt.shims)
 }

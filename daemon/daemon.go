@@ -81,7 +81,7 @@ func New(cfg config.Config, log *logrus.Logger) (*Daemon, error) {
 	log.WithFields(logrus.Fields{"storage-driver": d.img.driver.String(), "images": d.img.images.Len()}).Info("image store loaded")
 
 	if err := d.openContainers(); err != nil {
-		d.img.close()
+		d.img.close(false)
 		d.volumes.Close()
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func New(cfg config.Config, log *logrus.Logger) (*Daemon, error) {
 // closes every subsystem. The API server must be stopped first.
 func (d *Daemon) Close() error {
 	d.shutdownContainers()
-	return errors.Join(d.rt.store.Close(), d.img.close(), d.volumes.Close())
+	return errors.Join(d.rt.store.Close(), d.img.close(d.Config().LiveRestore && d.rt.running() > 0), d.volumes.Close())
 }
 
 // Config returns the configuration in force.

@@ -41,11 +41,11 @@ func openImageService(dataRoot, driverName string, log *logrus.Logger) (*imageSe
 	root := filepath.Join(dataRoot, "image", driver.String())
 	s := &imageService{root: root, driver: driver}
 	if s.layers, err = layer.New(root, driver, entry); err != nil {
-		s.close()
+		s.close(false)
 		return nil, err
 	}
 	if s.images, err = image.NewStore(root, s.layers, entry); err != nil {
-		s.close()
+		s.close(false)
 		return nil, err
 	}
 	// Layers nobody holds now are leftovers of interrupted loads or pulls.
@@ -55,13 +55,18 @@ func openImageService(dataRoot, driverName string, log *logrus.Logger) (*imageSe
 		entry.WithField("layers", len(removed)).Info("removed layers no image references")
 	}
 	if s.refs, err = refstore.NewStore(root, entry); err != nil {
-		s.close()
+		s.close(false)
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *imageService) close() error {
+// close closes the stores and releases the driver's mounts, except with
+// keepMounts: then the layers of containers left running (live-restore)
+// stay mounted, to be adopted by the next berthd. Unmounting them would
+// leave the running containers on an overlay whose work directory the next
+// mount reuses, which breaks their filesystem.
+func (s *imageService) close(keepMounts bool) error {
 	var errs []error
 	if s.refs != nil {
 		errs = append(errs, s.refs.Close())
@@ -72,7 +77,7 @@ func (s *imageService) close() error {
 	if s.layers != nil {
 		errs = append(errs, s.layers.Close())
 	}
-	if s.driver != nil {
+	if s.driver != nil && !keepMounts {
 		errs = append(errs, s.driver.Cleanup())
 	}
 	return errors.Join(errs...)

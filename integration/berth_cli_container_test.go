@@ -99,7 +99,7 @@ func TestBerthCLIContainerLifecycle(t *testing.T) {
 
 	out := berth.ok("ps")
 	if !regexp.MustCompile(`(?m)^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$`).MatchString(out) ||
-		!regexp.MustCompile(`(?m)^`+id[:12]+`\s+busybox\s+"sh -c 'echo starte…"\s+.* ago\s+Up .*\s+web$`).MatchString(out) {
+		!regexp.MustCompile(`(?m)^`+id[:12]+`\s+busybox\s+"sh -c 'echo started…"\s+.* ago\s+Up .*\s+web$`).MatchString(out) {
 		t.Errorf("ps:\n%s", out)
 	}
 	if out := berth.ok("ps", "-q", "--no-trunc", "-f", "label=app=x"); strings.TrimSpace(out) != id {
@@ -528,6 +528,9 @@ func TestBerthCLIContainerAttachDetach(t *testing.T) {
 func TestBerthCLIContainerRunDetach(t *testing.T) {
 	t.Parallel()
 	_, berth := newBerthContainerCLI(t)
+	// The detached shells keep running: remove them before the daemon
+	// stops (a stop would wait out their stop timeout).
+	t.Cleanup(func() { berth.run("rm", "-f", "det", "det2") })
 
 	// ctrl-p ctrl-q detaches `run -it` silently, with status 0, and the
 	// container goes on running.

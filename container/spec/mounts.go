@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -54,8 +55,13 @@ func defaultMounts(hc *container.HostConfig, so securityOptions) ([]specs.Mount,
 	case hc.IpcMode.IsNone():
 		// Docker: no /dev/shm and no /dev/mqueue with --ipc=none.
 	case hc.IpcMode.IsHost():
-		ms = append(ms,
-			specs.Mount{Destination: "/dev/mqueue", Type: "bind", Source: "/dev/mqueue", Options: []string{"rbind", "nosuid", "noexec", "nodev"}},
+		mq := specs.Mount{Destination: "/dev/mqueue", Type: "bind", Source: "/dev/mqueue", Options: []string{"rbind", "nosuid", "noexec", "nodev"}}
+		if _, err := os.Stat("/dev/mqueue"); err != nil {
+			// The host mounts no mqueue to share: a new one, made in the
+			// host's IPC namespace, shows the same queues.
+			mq = specs.Mount{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}}
+		}
+		ms = append(ms, mq,
 			specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "nosuid", "noexec", "nodev"}},
 		)
 	default:
