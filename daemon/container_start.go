@@ -17,6 +17,7 @@ import (
 	eventtypes "github.com/moby/moby/api/types/events"
 	mounttypes "github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 
 	"github.com/berth-engine/berth/container"
 	"github.com/berth-engine/berth/container/logger/jsonfile"
@@ -95,6 +96,7 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 		}
 	}()
 
+	begin := time.Now()
 	var undo []func()
 	defer func() {
 		if retErr != nil {
@@ -165,10 +167,12 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 		}
 		so.LogMaxSize, so.LogMaxFiles = lo.MaxSize, max(lo.MaxFiles, 1)
 	}
+	tPrepared := time.Since(begin)
 	cl, err := shim.Spawn(ctx, d.rt.shimBinary, so)
 	if err != nil {
 		return startError(err)
 	}
+	tSpawned := time.Since(begin)
 	undo = append(undo, func() {
 		cl.Kill(context.Background(), 9, true)
 		cl.Wait(context.Background())
@@ -176,9 +180,11 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 		cl.Close()
 	})
 	d.connectAttachers(ctx, c, cl)
+	tAttached := time.Since(begin)
 	if err := cl.Start(ctx); err != nil {
 		return startError(err)
 	}
+	tRunning := time.Since(begin)
 	st, err := cl.State(ctx)
 	if err != nil {
 		return err
@@ -190,6 +196,7 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 	d.saveLocked(c)
 	d.logContainerEvent(c, eventtypes.ActionStart, nil)
 	go d.monitor(c, cl)
+	log.WithFields(logrus.Fields{"prepared": tPrepared, "shim-spawned": tSpawned, "attached": tAttached, "running": tRunning, "total": time.Since(begin)}).Debug("container started")
 	return nil
 }
 
@@ -456,6 +463,7 @@ func (d *Daemon) handleExit(c *container.Container, exit shim.Exit, applyPolicy 
 	delete(d.rt.shims, c.ID)
 	d.rt.mu.Unlock()
 	applyPolicy = applyPolicy && !shuttingDown
+	begin := time.Now()
 	if cl != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		if _, err := cl.Delete(ctx); err != nil {
@@ -468,6 +476,7 @@ func (d *Daemon) handleExit(c *container.Container, exit shim.Exit, applyPolicy 
 		cl.Close()
 	}
 	d.endExecs(c.ID)
+	tDelete := time.Since(begin)
 
 	c.Lock()
 	if rw, err := d.layerOf(c); err == nil {
@@ -493,11 +502,16 @@ func (d *Daemon) handleExit(c *container.Container, exit shim.Exit, applyPolicy 
 	d.saveLocked(c)
 	autoRemove := c.HostConfig.AutoRemove && !restart
 	c.Unlock()
+	tRecorded := time.Since(begin)
 	if autoRemove {
 		if err := d.removeContainer(c, true); err != nil {
 			d.log.WithError(err).WithField("container", c.ID).Warn("auto-remove")
 		}
 	}
+	d.log.WithFields(logrus.Fields{
+		"container": container.ShortID(c.ID), "exit-code": exit.Code,
+		"shim-delete": tDelete, "recorded": tRecorded, "total": time.Since(begin),
+	}).Debug("container exit handled")
 }
 
 // shouldRestart is the restart policy's decision after an exit.

@@ -90,6 +90,7 @@ func setSeccomp(s *specs.Spec, profile string, privileged bool) error {
 		if err != nil {
 			return err
 		}
+		dropDeadArches(sc)
 		s.Linux.Seccomp = sc
 		return nil
 	default:
@@ -97,6 +98,7 @@ func setSeccomp(s *specs.Spec, profile string, privileged bool) error {
 		if err != nil {
 			return invalid(err)
 		}
+		dropDeadArches(sc)
 		s.Linux.Seccomp = sc
 		return nil
 	}
