@@ -165,7 +165,10 @@ func (d *Daemon) ContainerAttach(ctx context.Context, name string, o containerro
 	so.Stdin = so.Stdin && stdin != nil
 	conn, err := d.attachShim(ctx, c, so, p)
 	if err != nil {
-		return err
+		// The stream is the client's already: end it, as dockerd does; a
+		// failed start is reported by the start request itself.
+		d.log.WithError(err).WithField("container", container.ShortID(c.ID)).Debug("attach ended before the container ran")
+		return nil
 	}
 	defer conn.Close()
 	d.logContainerEvent(c, eventtypes.ActionAttach, nil)

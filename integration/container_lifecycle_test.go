@@ -721,6 +721,12 @@ func TestContainerLifecycleLiveRestore(t *testing.T) {
 	grows("berthd stopped")
 	l.d.start()
 	l.expectRunning("counter")
+	// Its root filesystem is intact: a clean stop must not unmount the
+	// layers of containers it leaves running (the next mount would reuse
+	// their overlay's work directory).
+	if out := docker.ok("exec", "counter", "sh", "-c", "echo written > /tmp/after-restart && cat /tmp/after-restart"); out != "written\n" {
+		t.Fatalf("writing in the container after a clean live-restore restart: %q", out)
+	}
 
 	// And everything works on it: stop, wait, rm.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
