@@ -20,10 +20,10 @@ UNIT_PKGS     = $(shell $(GO) list ./... | grep -v /integration)
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*##/ {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-binary: ## Build berthd, berth and berth-shim into bundles/
+binary: ## Build berthd, berth and berth-shim into bundles/ (all static; berth-shim links libseccomp with cgo)
 	$(GOBUILD) -o $(BUNDLES)/berthd ./cmd/berthd
 	$(GOBUILD) -o $(BUNDLES)/berth ./cmd/berth
-	CGO_ENABLED=1 $(GO) build -tags seccomp -trimpath -ldflags "$(LDFLAGS)" -o $(BUNDLES)/berth-shim ./cmd/berth-shim
+	CGO_ENABLED=1 $(GO) build -tags "seccomp netgo osusergo" -trimpath -ldflags "$(LDFLAGS) -linkmode external -extldflags -static" -o $(BUNDLES)/berth-shim ./cmd/berth-shim
 
 run: binary ## Build and start berthd on its defaults (as root: /run/berth.sock, /var/lib/berth)
 	./$(BUNDLES)/berthd
