@@ -168,7 +168,7 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 		so.LogMaxSize, so.LogMaxFiles = lo.MaxSize, max(lo.MaxFiles, 1)
 	}
 	tPrepared := time.Since(begin)
-	cl, err := shim.Spawn(ctx, d.rt.shimBinary, so)
+	cl, err := d.rt.spawner.Spawn(ctx, so)
 	if err != nil {
 		return startError(err)
 	}

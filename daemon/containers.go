@@ -27,6 +27,8 @@ type containerRuntime struct {
 	// container and is re-executed by libcontainer as the container's init.
 	shimBinary string
 	shimErr    error
+	// spawner keeps a shim started ahead of the next container start.
+	spawner *shim.Spawner
 	// root is <data-root>/containers: per-container logs and the files
 	// bound over /etc/hosts, /etc/hostname and /etc/resolv.conf.
 	root string
@@ -79,8 +81,14 @@ func (d *Daemon) openContainers() error {
 			return err
 		}
 	}
+	if shimErr == nil {
+		rt.spawner = shim.NewSpawner(shimBin, rt.execRoot)
+	}
 	var err error
 	if rt.store, err = container.Open(rt.root); err != nil {
+		if rt.spawner != nil {
+			rt.spawner.Close()
+		}
 		return err
 	}
 	d.rt = rt
@@ -329,6 +337,9 @@ func (d *Daemon) restartOnDaemonStart(c *container.Container, wasRunning bool) b
 func (d *Daemon) shutdownContainers() {
 	if d.rt == nil {
 		return
+	}
+	if d.rt.spawner != nil {
+		d.rt.spawner.Close()
 	}
 	// Once the containers are stopped, no exit is being recorded while the
 	// store closes.

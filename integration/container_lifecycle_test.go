@@ -106,7 +106,11 @@ func (l *lifecycle) expectNoLeaks(when string) {
 	l.t.Errorf("%s: leaked:\n  %s", when, strings.Join(left, "\n  "))
 }
 
-// shimPids are the berth-shim processes serving a state dir of this daemon.
+// shimPids are the berth-shim processes serving a state dir of this daemon:
+// started for it (serve <state-dir>), or started ahead of need and given
+// it (wait <pool-dir>, its stdout then on the state dir's shim.log). The
+// one warm shim waiting for the next start is not a leak: it exits with
+// berthd.
 func (l *lifecycle) shimPids() []int {
 	var out []int
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
@@ -116,7 +120,14 @@ func (l *lifecycle) shimPids() []int {
 			continue
 		}
 		args := strings.Split(string(b), "\x00")
-		if len(args) >= 3 && filepath.Base(args[0]) == "berth-shim" && strings.HasPrefix(args[2], l.d.execRoot+"/") {
+		if len(args) < 3 || filepath.Base(args[0]) != "berth-shim" {
+			continue
+		}
+		dir := args[2]
+		if args[1] == "wait" {
+			dir, _ = os.Readlink(filepath.Join(filepath.Dir(p), "fd", "1"))
+		}
+		if strings.HasPrefix(dir, l.d.execRoot+"/containers/") {
 			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
 			if lcPidAlive(pid) {
 				out = append(out, pid)

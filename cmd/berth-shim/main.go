@@ -5,6 +5,8 @@
 // own executable:
 //
 //	berth-shim serve <state-dir>    own one container until it is deleted
+//	berth-shim wait <pool-dir>      started ahead of need: read the state dir
+//	                                (under pool-dir) on stdin, then serve it
 //	berth-shim cleanup <state-dir>  remove what a dead shim left behind
 //	berth-shim init                 libcontainer's container init (internal)
 //
@@ -34,6 +36,8 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		os.Exit(server.Serve(os.Args[2]))
+	case "wait":
+		os.Exit(server.ServeWarm(os.Args[2]))
 	case "cleanup":
 		if err := server.Cleanup(os.Args[2]); err != nil {
 			fmt.Fprintf(os.Stderr, "berth-shim cleanup: %v\n", err)
@@ -45,6 +49,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: berth-shim serve|cleanup <state-dir>")
+	fmt.Fprintln(os.Stderr, "usage: berth-shim serve|cleanup <state-dir> | wait <pool-dir>")
 	os.Exit(2)
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/containerd/errdefs"
@@ -32,77 +33,129 @@ import (
 // and nothing is left behind: no shim, no state dir, no cgroups. The state
 // dir must not hold another shim's options.
 func Spawn(ctx context.Context, binary string, o Options) (*Client, error) {
+	if err := prepare(&o); err != nil {
+		return nil, err
+	}
+	p, err := startCold(binary, o.StateDir)
+	if err != nil {
+		os.RemoveAll(o.StateDir)
+		return nil, err
+	}
+	return await(ctx, binary, o, p)
+}
+
+// prepare checks o and writes it into its state dir for the shim.
+func prepare(o *Options) error {
 	if err := o.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err)
+		return fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err)
 	}
 	if o.LogMaxFiles < 1 {
 		o.LogMaxFiles = 1
 	}
 	if err := os.MkdirAll(o.StateDir, 0o711); err != nil {
-		return nil, fmt.Errorf("shim: %w", err)
+		return fmt.Errorf("shim: %w", err)
 	}
 	optsPath := filepath.Join(o.StateDir, proto.OptionsFile)
 	if _, err := os.Lstat(optsPath); err == nil {
-		return nil, fmt.Errorf("%w: shim: state dir %s is in use", errdefs.ErrConflict, o.StateDir)
+		return fmt.Errorf("%w: shim: state dir %s is in use", errdefs.ErrConflict, o.StateDir)
 	}
-	fail := func(err error) (*Client, error) {
+	b, err := json.Marshal(o)
+	if err == nil {
+		err = proto.WriteFileAtomic(optsPath, b, 0o600, false)
+	}
+	if err != nil {
 		os.RemoveAll(o.StateDir)
-		return nil, err
+		return fmt.Errorf("shim: %w", err)
 	}
-	b, err := json.Marshal(&o)
-	if err != nil {
-		return fail(err)
-	}
-	if err := proto.WriteFileAtomic(optsPath, b, 0o600, false); err != nil {
-		return fail(fmt.Errorf("shim: %w", err))
-	}
-	logf, err := os.OpenFile(filepath.Join(o.StateDir, proto.LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_CLOEXEC, 0o600)
-	if err != nil {
-		return fail(fmt.Errorf("shim: %w", err))
-	}
+	return nil
+}
+
+// shimProc is a shim process this one started.
+type shimProc struct {
+	cmd    *exec.Cmd
+	ready  *os.File      // read end of the readiness pipe (the shim's fd 3)
+	stdin  *os.File      // a warm shim's stdin, where its state dir is sent
+	reaped chan struct{} // closed once the shim was waited for
+}
+
+// startProc starts binary with args in its own session, its stdio on
+// out, the readiness pipe on fd 3 and, with warm, a pipe on stdin.
+func startProc(binary string, args []string, out *os.File, warm bool) (*shimProc, error) {
 	rd, wr, err := os.Pipe()
 	if err != nil {
-		logf.Close()
-		return fail(err)
+		return nil, err
 	}
-	cmd := exec.Command(binary, "serve", o.StateDir)
+	cmd := exec.Command(binary, args...)
 	cmd.Dir = "/"
-	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.ExtraFiles = []*os.File{wr}
 	cmd.Env = []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		proto.ReadyFdEnv + "=3",
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	p := &shimProc{cmd: cmd, ready: rd, reaped: make(chan struct{})}
+	var stdinRd *os.File
+	if warm {
+		if stdinRd, p.stdin, err = os.Pipe(); err != nil {
+			rd.Close()
+			wr.Close()
+			return nil, err
+		}
+		cmd.Stdin = stdinRd
+	}
 	err = cmd.Start()
-	logf.Close()
 	wr.Close()
+	if stdinRd != nil {
+		stdinRd.Close()
+	}
 	if err != nil {
 		rd.Close()
-		return fail(fmt.Errorf("shim: start %s: %w", binary, err))
+		if p.stdin != nil {
+			p.stdin.Close()
+		}
+		return nil, fmt.Errorf("shim: start %s: %w", binary, err)
 	}
-	reaped := make(chan struct{})
 	go func() {
 		cmd.Wait()
-		close(reaped)
+		close(p.reaped)
 	}()
+	return p, nil
+}
 
+// startCold starts a shim for stateDir, its stdio on the state dir's log.
+func startCold(binary, stateDir string) (*shimProc, error) {
+	logf, err := os.OpenFile(filepath.Join(stateDir, proto.LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("shim: %w", err)
+	}
+	defer logf.Close()
+	return startProc(binary, []string{"serve", stateDir}, logf, false)
+}
+
+// await waits for the shim's readiness message: the container is created,
+// or the create failed and the shim cleaned up and exited.
+func await(ctx context.Context, binary string, o Options, p *shimProc) (*Client, error) {
+	fail := func(err error) (*Client, error) {
+		os.RemoveAll(o.StateDir)
+		return nil, err
+	}
 	type result struct {
 		b   []byte
 		err error
 	}
 	ch := make(chan result, 1)
 	go func() {
-		b, err := io.ReadAll(rd)
-		rd.Close()
+		b, err := io.ReadAll(p.ready)
+		p.ready.Close()
 		ch <- result{b, err}
 	}()
 	var res result
 	select {
 	case res = <-ch:
 	case <-ctx.Done():
-		cmd.Process.Kill()
-		<-reaped
+		p.cmd.Process.Kill()
+		<-p.reaped
 		Cleanup(context.WithoutCancel(ctx), binary, o.StateDir)
 		return fail(ctx.Err())
 	}
@@ -113,20 +166,115 @@ func Spawn(ctx context.Context, binary string, o Options) (*Client, error) {
 		}
 	} else {
 		// The shim died before it could say anything.
-		<-reaped
+		<-p.reaped
 		msg := strings.TrimSpace(tail(filepath.Join(o.StateDir, proto.LogFile), 2048))
 		if msg == "" {
-			msg = cmd.ProcessState.String()
+			msg = p.cmd.ProcessState.String()
 		}
 		Cleanup(context.WithoutCancel(ctx), binary, o.StateDir)
 		return fail(fmt.Errorf("shim: %s exited before the container was created: %s", binary, msg))
 	}
 	if ready.Error != "" {
 		// The shim cleans up what it created and exits.
-		<-reaped
+		<-p.reaped
 		return fail(classifyCreateError(ready.Error))
 	}
-	return &Client{stateDir: o.StateDir, pid: cmd.Process.Pid, reaped: reaped}, nil
+	return &Client{stateDir: o.StateDir, pid: p.cmd.Process.Pid, reaped: p.reaped}, nil
+}
+
+// Spawner spawns shims like Spawn, but keeps one shim process started
+// ahead of need ("warm": executed, its runtime initialised, waiting on its
+// stdin for a state dir), so that a container start does not wait for the
+// shim's exec and start-up. A warm shim exits when its stdin closes: at
+// Close, or when berthd dies.
+type Spawner struct {
+	binary, poolDir string
+
+	mu     sync.Mutex
+	warm   *shimProc
+	closed bool
+}
+
+// NewSpawner returns a Spawner of binary for state dirs directly under
+// poolDir, and starts its first warm shim.
+func NewSpawner(binary, poolDir string) *Spawner {
+	s := &Spawner{binary: binary, poolDir: filepath.Clean(poolDir)}
+	go s.refill()
+	return s
+}
+
+// Spawn is Spawn(ctx, binary, o) through a warm shim when there is one.
+// o.StateDir must be directly under the pool dir.
+func (s *Spawner) Spawn(ctx context.Context, o Options) (*Client, error) {
+	if filepath.Dir(filepath.Clean(o.StateDir)) != s.poolDir {
+		return Spawn(ctx, s.binary, o)
+	}
+	if err := prepare(&o); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	p := s.warm
+	s.warm = nil
+	s.mu.Unlock()
+	if p != nil {
+		if _, err := io.WriteString(p.stdin, filepath.Clean(o.StateDir)+"\n"); err != nil {
+			p.cmd.Process.Kill() // gone or stuck: start a cold one
+			p.ready.Close()
+			p = nil
+		}
+	}
+	if p != nil {
+		p.stdin.Close()
+	} else {
+		var err error
+		if p, err = startCold(s.binary, o.StateDir); err != nil {
+			os.RemoveAll(o.StateDir)
+			return nil, err
+		}
+	}
+	// The next warm shim starts once this container is created, so that
+	// the two do not compete for the CPU.
+	defer func() { go s.refill() }()
+	return await(ctx, s.binary, o, p)
+}
+
+// refill starts a warm shim if none waits.
+func (s *Spawner) refill() {
+	s.mu.Lock()
+	busy := s.closed || s.warm != nil
+	s.mu.Unlock()
+	if busy {
+		return
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return
+	}
+	p, err := startProc(s.binary, []string{"wait", s.poolDir}, null, true)
+	null.Close()
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.warm != nil {
+		p.stdin.Close() // not needed: it exits on EOF
+		p.ready.Close()
+		return
+	}
+	s.warm = p
+}
+
+// Close ends the warm shim; shims serving containers are not affected.
+func (s *Spawner) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.warm != nil {
+		s.warm.stdin.Close()
+		s.warm.ready.Close()
+		s.warm = nil
+	}
 }
 
 // classifyCreateError turns the shim's create error into an error of the

@@ -192,7 +192,9 @@ func (d *daemon) parallel(n int) error {
 	return nil
 }
 
-// shimPids finds the berth-shim processes serving this daemon's state dirs.
+// shimPids finds the berth-shim processes serving this daemon's state dirs:
+// started for one (serve <dir>), or started ahead of need and given one
+// (wait <pool>, its stdout then on the state dir's shim.log).
 func shimPids(dir string) []int {
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
@@ -203,7 +205,14 @@ func shimPids(dir string) []int {
 		}
 		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		args := strings.Split(string(cmd), "\x00")
-		if len(args) > 2 && filepath.Base(args[0]) == "berth-shim" && args[1] == "serve" && strings.HasPrefix(args[2], dir) {
+		if len(args) < 3 || filepath.Base(args[0]) != "berth-shim" {
+			continue
+		}
+		state := args[2]
+		if args[1] == "wait" {
+			state, _ = os.Readlink(filepath.Join("/proc", e.Name(), "fd", "1"))
+		}
+		if strings.HasPrefix(state, filepath.Join(dir, "exec", "containers")+"/") {
 			pids = append(pids, pid)
 		}
 	}

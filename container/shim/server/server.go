@@ -74,6 +74,33 @@ type server struct {
 // by stateDir/shim.json, reports readiness on the fd named by
 // shim.ReadyFdEnv, serves requests until Delete and returns the process
 // exit code.
+// ServeWarm is a shim started ahead of need (shim.Spawner): it waits for
+// the state dir of its container on stdin (which must be directly under
+// poolDir), moves its stdout and stderr to that state dir's log (so that
+// /proc/<pid>/fd/1 names its container, as a shim started by Serve's), then
+// serves like Serve. It exits quietly when stdin closes first.
+func ServeWarm(poolDir string) int {
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil {
+		return 0
+	}
+	stateDir := filepath.Clean(strings.TrimSpace(line))
+	if filepath.Dir(stateDir) != filepath.Clean(poolDir) {
+		fmt.Fprintf(os.Stderr, "berth-shim: state dir %q is not in %s\n", stateDir, poolDir)
+		return 2
+	}
+	if logf, err := os.OpenFile(filepath.Join(stateDir, shim.LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND|unix.O_CLOEXEC, 0o600); err == nil {
+		unix.Dup3(int(logf.Fd()), 1, 0)
+		unix.Dup3(int(logf.Fd()), 2, 0)
+		logf.Close()
+	}
+	if null, err := os.Open(os.DevNull); err == nil {
+		unix.Dup3(int(null.Fd()), 0, 0)
+		null.Close()
+	}
+	return Serve(stateDir)
+}
+
 func Serve(stateDir string) int {
 	ready := readyPipe()
 	report := func(r shim.Ready) {
