@@ -13,6 +13,7 @@ import (
 	imagetypes "github.com/moby/moby/api/types/image"
 
 	"github.com/berth-engine/berth/api/types/filters"
+	"github.com/berth-engine/berth/container"
 	"github.com/berth-engine/berth/image"
 )
 
@@ -57,6 +58,7 @@ func (d *Daemon) ImageDelete(_ context.Context, name string, force, prune bool) 
 	}
 	records := []imagetypes.DeleteResponse{}
 	refs := d.img.refs.References(img.ID)
+	user, userRunning := d.imageUser(img.ID)
 
 	if !isIDPrefix(img.ID, name) {
 		ref, err := distref.ParseNormalizedNamed(name)
@@ -64,6 +66,9 @@ func (d *Daemon) ImageDelete(_ context.Context, name string, force, prune bool) 
 			return nil, cerrdefs.ErrInvalidArgument.WithMessage(fmt.Sprintf("invalid reference format: %s", name))
 		}
 		ref = distref.TagNameOnly(ref)
+		if user != nil && !force && len(refs) == 1 {
+			return nil, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("conflict: unable to remove repository reference %q (must force) - container %s is using its referenced image %s", name, container.ShortID(user.ID), shortID(img.ID.Digest())))
+		}
 		if _, err := d.img.refs.Delete(ref); err != nil {
 			return nil, err
 		}
@@ -78,7 +83,7 @@ func (d *Daemon) ImageDelete(_ context.Context, name string, force, prune bool) 
 				return records, err
 			}
 		}
-		if len(d.img.refs.References(img.ID)) > 0 {
+		if len(d.img.refs.References(img.ID)) > 0 || userRunning || (user != nil && !force) {
 			return records, nil
 		}
 		// The last reference is gone: delete the image, unless it has
@@ -92,6 +97,12 @@ func (d *Daemon) ImageDelete(_ context.Context, name string, force, prune bool) 
 		}
 		if len(d.img.images.Children(img.ID)) > 0 {
 			return nil, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("conflict: unable to delete %s (cannot be forced) - image has dependent child images", shortID(img.ID.Digest())))
+		}
+		if userRunning {
+			return nil, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("conflict: unable to delete %s (cannot be forced) - image is being used by running container %s", shortID(img.ID.Digest()), container.ShortID(user.ID)))
+		}
+		if user != nil && !force {
+			return nil, cerrdefs.ErrConflict.WithMessage(fmt.Sprintf("conflict: unable to delete %s (must be forced) - image is being used by stopped container %s", shortID(img.ID.Digest()), container.ShortID(user.ID)))
 		}
 		for _, ref := range refs {
 			if _, err := d.img.refs.Delete(ref); err != nil {
@@ -153,6 +164,9 @@ func (d *Daemon) deleteImage(img *image.Image, prune bool) ([]imagetypes.DeleteR
 		if err != nil || len(d.img.refs.References(parent)) > 0 || len(d.img.images.Children(parent)) > 0 {
 			break
 		}
+		if user, _ := d.imageUser(parent); user != nil {
+			break
+		}
 		img = next
 	}
 	return records, freed, nil
@@ -208,6 +222,9 @@ func (d *Daemon) ImagesPrune(ctx context.Context, f filters.Args) (*imagetypes.P
 		if danglingOnly && hasTag(refs) {
 			continue
 		}
+		if user, _ := d.imageUser(img.ID); user != nil {
+			continue // in use by a container, as Docker keeps it
+		}
 		for _, ref := range refs {
 			if _, err := d.img.refs.Delete(ref); err != nil {
 				return rep, err
@@ -235,4 +252,25 @@ func hasTag(refs []distref.Named) bool {
 		}
 	}
 	return false
+}
+
+// imageUser returns a container created from image id, a running one if
+// any, and whether it runs; nil if no container uses the image.
+func (d *Daemon) imageUser(id image.ID) (*container.Container, bool) {
+	var found *container.Container
+	for _, c := range d.rt.store.List() {
+		if c.ImageID != id.String() {
+			continue
+		}
+		c.Lock()
+		running := c.State.Running || c.State.Restarting
+		c.Unlock()
+		if running {
+			return c, true
+		}
+		if found == nil {
+			found = c
+		}
+	}
+	return found, false
 }
