@@ -14,7 +14,6 @@ import (
 
 	containerrouter "github.com/berth-engine/berth/api/server/router/container"
 	"github.com/berth-engine/berth/container"
-	"github.com/berth-engine/berth/container/spec"
 )
 
 // execSession is one `docker exec`: created, then started once.
@@ -225,16 +224,7 @@ func (d *Daemon) execProcess(c *container.Container, req *containertypes.ExecCre
 	if req.Privileged {
 		hc.Privileged = true
 	}
-	rw, err := d.layerOf(c)
-	if err != nil {
-		return nil, err
-	}
-	rootfs, err := rw.Mount()
-	if err != nil {
-		return nil, err
-	}
-	defer rw.Unmount()
-	s, err := spec.Generate(spec.Options{ID: c.ID, Config: &cfg, HostConfig: &hc, Rootfs: rootfs, CgroupParent: d.Config().CgroupParent, BoundingCaps: d.boundingCaps()})
+	s, err := d.runtimeSpec(c, &cfg, &hc)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/go-archive"
+	containertypes "github.com/moby/moby/api/types/container"
 	eventtypes "github.com/moby/moby/api/types/events"
 	mounttypes "github.com/moby/moby/api/types/mount"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -198,6 +199,26 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 	go d.monitor(c, cl)
 	log.WithFields(logrus.Fields{"prepared": tPrepared, "shim-spawned": tSpawned, "attached": tAttached, "running": tRunning, "total": time.Since(begin)}).Debug("container started")
 	return nil
+}
+
+// runtimeSpec generates the runtime spec of an existing container with cfg
+// and hc in place of its own (exec's process, update's resources): the
+// user and groups resolve against its root filesystem, mounted meanwhile.
+func (d *Daemon) runtimeSpec(c *container.Container, cfg *containertypes.Config, hc *containertypes.HostConfig) (*specs.Spec, error) {
+	rw, err := d.layerOf(c)
+	if err != nil {
+		return nil, err
+	}
+	rootfs, err := rw.Mount()
+	if err != nil {
+		return nil, err
+	}
+	defer rw.Unmount()
+	parent := hc.CgroupParent
+	if parent == "" {
+		parent = d.Config().CgroupParent
+	}
+	return spec.Generate(spec.Options{ID: c.ID, Config: cfg, HostConfig: hc, Rootfs: rootfs, CgroupParent: parent, BoundingCaps: d.boundingCaps()})
 }
 
 // startError classifies a runtime failure: a missing or unexecutable

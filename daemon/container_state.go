@@ -17,7 +17,6 @@ import (
 	containerrouter "github.com/berth-engine/berth/api/server/router/container"
 	"github.com/berth-engine/berth/container"
 	"github.com/berth-engine/berth/container/shim"
-	"github.com/berth-engine/berth/container/spec"
 )
 
 const defaultStopTimeout = 10
@@ -452,16 +451,10 @@ func (d *Daemon) ContainerUpdate(ctx context.Context, name string, u *containert
 	}
 	if c.State.Running {
 		cl := d.rt.shimOf(c.ID)
-		rw, err := d.layerOf(c)
-		if cl == nil || err != nil {
+		if cl == nil {
 			return nil, conflictf("container %s is not running", c.ID)
 		}
-		rootfs, err := rw.Mount()
-		if err != nil {
-			return nil, err
-		}
-		defer rw.Unmount()
-		s, err := spec.Generate(spec.Options{ID: c.ID, Config: c.Config, HostConfig: &hc, Rootfs: rootfs, CgroupParent: d.Config().CgroupParent, BoundingCaps: d.boundingCaps()})
+		s, err := d.runtimeSpec(c, c.Config, &hc)
 		if err != nil {
 			return nil, err
 		}
