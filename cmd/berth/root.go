@@ -10,6 +10,7 @@ import (
 	"github.com/berth-engine/berth/cmd/berth/command"
 	"github.com/berth-engine/berth/cmd/berth/command/container"
 	"github.com/berth-engine/berth/cmd/berth/command/image"
+	"github.com/berth-engine/berth/cmd/berth/command/network"
 	"github.com/berth-engine/berth/cmd/berth/command/system"
 	"github.com/berth-engine/berth/cmd/berth/command/volume"
 	"github.com/berth-engine/berth/internal/version"
@@ -95,6 +96,7 @@ func newRootCommand(cli *command.Cli) *cobra.Command {
 		system.NewInfoCommand(cli),
 		system.NewVersionCommand(cli),
 		volume.NewCommand(cli),
+		network.NewCommand(cli),
 		image.NewCommand(cli),
 		container.NewCommand(cli),
 	)
