@@ -21,6 +21,7 @@ import (
 	containerrouter "github.com/berth-engine/berth/api/server/router/container"
 	"github.com/berth-engine/berth/container"
 	"github.com/berth-engine/berth/container/logger/jsonfile"
+	"github.com/berth-engine/berth/container/spec"
 	"github.com/berth-engine/berth/image"
 	"github.com/berth-engine/berth/image/layer"
 	"github.com/berth-engine/berth/volume/store"
@@ -206,6 +207,9 @@ func (d *Daemon) applyHostConfigDefaults(hc *containertypes.HostConfig) error {
 	dc := d.Config()
 	if hc.NetworkMode == "" || hc.NetworkMode == "default" {
 		hc.NetworkMode = "bridge"
+	}
+	if hc.CgroupnsMode == "" {
+		hc.CgroupnsMode = spec.DefaultCgroupnsMode()
 	}
 	if hc.ShmSize == 0 {
 		hc.ShmSize = defaultShmSize

@@ -58,6 +58,15 @@ func onlineMemNodes() (string, error) {
 	return s, err
 }
 
+// DefaultCgroupnsMode is Docker's default cgroup namespace mode for this
+// host: private on a cgroup v2 host, host on cgroup v1.
+func DefaultCgroupnsMode() container.CgroupnsMode {
+	if isCgroup2() {
+		return container.CgroupnsModePrivate
+	}
+	return container.CgroupnsModeHost
+}
+
 func isCgroup2() bool {
 	var st unix.Statfs_t
 	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
