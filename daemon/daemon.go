@@ -20,6 +20,7 @@ import (
 
 	"github.com/berth-engine/berth/daemon/config"
 	"github.com/berth-engine/berth/events"
+	"github.com/berth-engine/berth/network"
 	"github.com/berth-engine/berth/volume/local"
 	"github.com/berth-engine/berth/volume/store"
 )
@@ -31,6 +32,7 @@ type Daemon struct {
 	events  *events.Events
 	volumes *store.VolumeStore
 	img     *imageService
+	net     *network.Controller
 	rt      *containerRuntime
 	started time.Time
 
@@ -80,7 +82,13 @@ func New(cfg config.Config, log *logrus.Logger) (*Daemon, error) {
 	}
 	log.WithFields(logrus.Fields{"storage-driver": d.img.driver.String(), "images": d.img.images.Len()}).Info("image store loaded")
 
+	if d.net, err = openNetwork(cfg, log); err != nil {
+		d.img.close(false)
+		d.volumes.Close()
+		return nil, err
+	}
 	if err := d.openContainers(); err != nil {
+		d.net.Close()
 		d.img.close(false)
 		d.volumes.Close()
 		return nil, err
@@ -93,7 +101,7 @@ func New(cfg config.Config, log *logrus.Logger) (*Daemon, error) {
 // closes every subsystem. The API server must be stopped first.
 func (d *Daemon) Close() error {
 	d.shutdownContainers()
-	return errors.Join(d.rt.store.Close(), d.img.close(d.Config().LiveRestore && d.rt.running() > 0), d.volumes.Close())
+	return errors.Join(d.rt.store.Close(), d.net.Close(), d.img.close(d.Config().LiveRestore && d.rt.running() > 0), d.volumes.Close())
 }
 
 // Config returns the configuration in force.

@@ -85,7 +85,30 @@ func runMain(m *testing.M) int {
 			berthErr = err
 		}
 	}
-	return m.Run()
+	before := hostNetworkState()
+	code := m.Run()
+	if after := hostNetworkState(); after != before {
+		fmt.Fprintf(os.Stderr, "integration: the tests changed the host's network state\nbefore:\n%s\nafter:\n%s\n", before, after)
+		return 1
+	}
+	return code
+}
+
+// hostNetworkState is what tests must leave as they found it in the host's
+// network namespace: its links, its nftables tables and ip_forward.
+// Networking tests run their berthd in a namespace of its own.
+func hostNetworkState() string {
+	var b strings.Builder
+	links, _ := exec.Command("ip", "-o", "link", "show").Output()
+	for _, l := range strings.Split(string(links), "\n") {
+		if f := strings.Fields(l); len(f) > 1 {
+			b.WriteString(strings.TrimSuffix(f[1], ":") + " ")
+		}
+	}
+	tables, _ := exec.Command("nft", "list", "tables").Output()
+	fwd, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+	fmt.Fprintf(&b, "\ntables: %s\nip_forward: %s", strings.TrimSpace(string(tables)), strings.TrimSpace(string(fwd)))
+	return b.String()
 }
 
 // binFromEnv reads a prebuilt binary's path from the environment. A relative
@@ -135,6 +158,12 @@ type daemonOpts struct {
 	config map[string]any
 	// args are extra command-line arguments.
 	args []string
+	// network runs berthd in a network namespace of its own (loopback up),
+	// with its default bridge, firewall table and ip_forward there, so that
+	// tests of networking neither touch the host's nor each other's. Other
+	// daemons run in the host's namespace with networking off (--bridge
+	// none --iptables=false --ip-forward=false).
+	network bool
 }
 
 // daemon is one berthd process (and its successors after a restart) with
@@ -218,7 +247,24 @@ func (d *daemon) args() []string {
 	if d.opts.maxVolumes > 0 {
 		args = append(args, "--max-volumes", strconv.Itoa(d.opts.maxVolumes))
 	}
+	if !d.opts.network && !d.configures("bridge") {
+		args = append(args, "--bridge", "none", "--iptables=false", "--ip-forward=false")
+	}
 	return append(args, d.opts.args...)
+}
+
+// configures reports whether the test sets key itself, as a flag or in
+// daemon.json.
+func (d *daemon) configures(key string) bool {
+	if _, ok := d.opts.config[key]; ok {
+		return true
+	}
+	for _, a := range d.opts.args {
+		if a == "--"+key || strings.HasPrefix(a, "--"+key+"=") || (key == "bridge" && a == "-b") {
+			return true
+		}
+	}
+	return false
 }
 
 // start runs berthd and waits until it answers GET /_ping.
@@ -245,6 +291,9 @@ func (d *daemon) startErr() error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so that SIGKILL reaches any child it starts.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if d.opts.network {
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNET
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		d.mu.Unlock()
@@ -259,6 +308,11 @@ func (d *daemon) startErr() error {
 	d.cmd, d.done = cmd, done
 	d.client = unixClient(d.sock)
 	d.mu.Unlock()
+	if d.opts.network {
+		if out, err := exec.Command("nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", cmd.Process.Pid), "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+			return fmt.Errorf("bringing up lo in berthd's network namespace: %v: %s", err, out)
+		}
+	}
 	return d.waitReady(done)
 }
 

@@ -103,6 +103,10 @@ type Config struct {
 	// containers from whatever namespace its goroutines run in, the
 	// caller's, not Netns; published ports then work through DNAT only.
 	NoUserlandProxy bool
+	// NoFirewall leaves packet filtering and NAT alone (--iptables=false):
+	// no Berth table, so published ports work only through the proxy and
+	// containers reach beyond the host only if the administrator NATs them.
+	NoFirewall bool
 	// NoForwarding leaves net.ipv4.ip_forward alone (tests of the caller's
 	// namespace; the daemon turns it on, as Docker does).
 	NoForwarding bool
@@ -194,7 +198,7 @@ type Controller struct {
 	db    *bolt.DB
 	tx    *txbatch.Committer
 	ipam  *ipam.Store
-	fw    *firewall.Firewall
+	fw    rules
 	ports *portmap.Allocator
 	table *dns.Table
 	proxy bool
@@ -258,12 +262,18 @@ func New(cfg Config) (_ *Controller, retErr error) {
 	if err != nil {
 		return nil, fmt.Errorf("network: netlink: %w", err)
 	}
-	var fwOpts []firewall.Option
-	if foreignNS(cfg.Netns) {
-		fwOpts = append(fwOpts, firewall.WithNetNS(int(cfg.Netns)))
-	}
-	if c.fw, err = firewall.New(fwOpts...); err != nil {
-		return nil, fmt.Errorf("network: %w", err)
+	if cfg.NoFirewall {
+		c.fw = noRules{}
+	} else {
+		var fwOpts []firewall.Option
+		if foreignNS(cfg.Netns) {
+			fwOpts = append(fwOpts, firewall.WithNetNS(int(cfg.Netns)))
+		}
+		fw, err := firewall.New(fwOpts...)
+		if err != nil {
+			return nil, fmt.Errorf("network: %w", err)
+		}
+		c.fw = fw
 	}
 	if c.ports, err = portmap.NewAllocator(0, 0); err != nil {
 		return nil, fmt.Errorf("network: %w", err)
@@ -708,3 +718,21 @@ func mtuOr1500(m int) int {
 	}
 	return m
 }
+
+// rules is what the Controller needs of the firewall. With NoFirewall it
+// is noRules, as dockerd with --iptables=false manages no rules at all.
+type rules interface {
+	AddNetwork(firewall.Network) error
+	RemoveNetwork(name string) error
+	AddPortMapping(firewall.Mapping) error
+	RemovePortMapping(firewall.Mapping) error
+	Close() error
+}
+
+type noRules struct{}
+
+func (noRules) AddNetwork(firewall.Network) error        { return nil }
+func (noRules) RemoveNetwork(string) error               { return nil }
+func (noRules) AddPortMapping(firewall.Mapping) error    { return nil }
+func (noRules) RemovePortMapping(firewall.Mapping) error { return nil }
+func (noRules) Close() error                             { return nil }

@@ -75,6 +75,9 @@ func (p *proc) args(extra ...string) []string {
 		"--data-root", p.dataRoot,
 		"--exec-root", filepath.Join(p.dir, "exec"),
 		"--pidfile", p.pidfile,
+		// Networking off: these tests are about the daemon's life, and
+		// must not create a bridge or firewall table on the host.
+		"--bridge", "none", "--iptables=false", "--ip-forward=false",
 		"--config-file", p.config,
 	}, extra...)
 }

@@ -2,6 +2,7 @@ package shim_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -517,6 +518,10 @@ func TestDaemonGone(t *testing.T) {
 	}
 	s0 := size()
 	waitFor(t, "the log to grow", 5*time.Second, func() bool { return size() > s0 })
+	waitFor(t, "two log lines", 5*time.Second, func() bool {
+		b, _ := os.ReadFile(e.opts.LogPath)
+		return bytes.Count(b, []byte("\n")) >= 2
+	})
 
 	c, err := shim.Connect(ctx(t), e.opts.StateDir)
 	if err != nil {

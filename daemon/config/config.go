@@ -34,6 +34,7 @@ const (
 	DefaultGroup        = "berth"
 	DefaultLogLevel     = "info"
 	DefaultLogDriver    = "json-file"
+	DefaultBridge       = "berth0"
 	DefaultCgroupParent = "/berth"
 )
 
@@ -74,7 +75,34 @@ type Config struct {
 	// CgroupParent is the cgroup containers go under unless they name
 	// their own (default /berth).
 	CgroupParent string `json:"cgroup-parent,omitempty"`
+	// Bridge is the Linux bridge of the default network "bridge" (berth0);
+	// "none" disables the default network. BIP is its gateway address and
+	// prefix; "" picks a subnet from DefaultAddressPools that avoids the
+	// host's routes.
+	Bridge string `json:"bridge,omitempty"`
+	BIP    string `json:"bip,omitempty"`
+	// MTU of the default bridge and the default of new networks (0: 1500).
+	MTU int `json:"mtu,omitempty"`
+	// ICC allows traffic between containers on the default bridge.
+	ICC *bool `json:"icc,omitempty"`
+	// UserlandProxy serves published ports on the host's loopback.
+	UserlandProxy *bool `json:"userland-proxy,omitempty"`
+	// IPForward turns on net.ipv4.ip_forward; IPTables lets berthd manage
+	// its firewall table (nftables `table ip berth`).
+	IPForward *bool `json:"ip-forward,omitempty"`
+	IPTables  *bool `json:"iptables,omitempty"`
+	// DefaultAddressPools are where networks without --subnet get theirs.
+	DefaultAddressPools []AddressPool `json:"default-address-pools,omitempty"`
 }
+
+// AddressPool is one of default-address-pools: base split into /size.
+type AddressPool struct {
+	Base string `json:"base"`
+	Size int    `json:"size"`
+}
+
+// On reports whether an optional boolean setting is on; unset means on.
+func On(b *bool) bool { return b == nil || *b }
 
 // DefaultInsecureRegistryCIDRs are insecure whatever the configuration, as
 // in Docker: registries on the loopback addresses.
@@ -99,6 +127,7 @@ func Default() *Config {
 		Group:        DefaultGroup,
 		LogLevel:     DefaultLogLevel,
 		LogDriver:    DefaultLogDriver,
+		Bridge:       DefaultBridge,
 		CgroupParent: DefaultCgroupParent,
 	}
 }
@@ -122,11 +151,45 @@ func InstallFlags(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.LogDriver, "log-driver", c.LogDriver, "Default log driver of containers: json-file or none")
 	fs.StringToStringVar(&c.LogOpts, "log-opt", c.LogOpts, "Default log driver option key=value (max-size, max-file)")
 	fs.StringVar(&c.CgroupParent, "cgroup-parent", c.CgroupParent, "Parent cgroup of containers")
+	fs.StringVarP(&c.Bridge, "bridge", "b", c.Bridge, "Linux bridge of the default network (\"none\" disables it)")
+	fs.StringVar(&c.BIP, "bip", c.BIP, "Default bridge's address and prefix, e.g. 172.20.0.1/16")
+	fs.IntVar(&c.MTU, "mtu", c.MTU, "MTU of the default bridge and of new networks (0: 1500)")
+	optBool(fs, &c.ICC, "icc", "Allow traffic between containers on the default bridge")
+	optBool(fs, &c.UserlandProxy, "userland-proxy", "Serve published ports on the host's loopback with a proxy")
+	optBool(fs, &c.IPForward, "ip-forward", "Enable net.ipv4.ip_forward")
+	optBool(fs, &c.IPTables, "iptables", "Manage Berth's firewall table (nftables)")
 	_ = fs.SetAnnotation("log-opt", keyAnnotation, []string{"log-opts"})
 	_ = fs.SetAnnotation("host", keyAnnotation, []string{"hosts"})
 	_ = fs.SetAnnotation("insecure-registry", keyAnnotation, []string{"insecure-registries"})
 	_ = fs.SetAnnotation("label", keyAnnotation, []string{"labels"})
 }
+
+// optBool binds an on-by-default boolean to *p, which stays nil (on)
+// unless the flag is given.
+func optBool(fs *pflag.FlagSet, p **bool, name, usage string) {
+	fs.Var(&optBoolValue{p}, name, usage+" (default true)")
+	fs.Lookup(name).NoOptDefVal = "true"
+}
+
+type optBoolValue struct{ p **bool }
+
+func (v *optBoolValue) String() string {
+	if v.p == nil || *v.p == nil {
+		return "true"
+	}
+	return strconv.FormatBool(**v.p)
+}
+
+func (v *optBoolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*v.p = &b
+	return nil
+}
+
+func (v *optBoolValue) Type() string { return "bool" }
 
 // Load returns base (the defaults with the command-line flags applied, i.e.
 // the Config InstallFlags bound to flags) merged with the daemon.json at
@@ -232,6 +295,20 @@ func (c Config) Validate() error {
 	}
 	if !slices.Contains(logDrivers, c.LogDriver) {
 		return fmt.Errorf("invalid log-driver %q: must be one of %s", c.LogDriver, strings.Join(logDrivers, ", "))
+	}
+	if c.BIP != "" {
+		if _, err := netip.ParsePrefix(c.BIP); err != nil {
+			return fmt.Errorf("invalid bip %q: %v", c.BIP, err)
+		}
+	}
+	if c.MTU < 0 || (c.MTU > 0 && c.MTU < 68) {
+		return fmt.Errorf("invalid mtu %d", c.MTU)
+	}
+	for _, p := range c.DefaultAddressPools {
+		pre, err := netip.ParsePrefix(p.Base)
+		if err != nil || p.Size < pre.Bits() || p.Size > 32 {
+			return fmt.Errorf("invalid default-address-pools entry %+v: base must be a prefix and size between its length and 32", p)
+		}
 	}
 	if !strings.HasPrefix(c.CgroupParent, "/") {
 		return fmt.Errorf("invalid cgroup-parent %q: must be an absolute cgroup path", c.CgroupParent)

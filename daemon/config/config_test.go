@@ -52,12 +52,12 @@ func TestLoad(t *testing.T) {
 		{
 			name: "flags",
 			args: []string{"-H", "unix:///a.sock", "-H", "fd://", "--data-root=/d", "--exec-root=/e", "--pidfile=/p", "--group=g", "--max-volumes=5", "--log-level=warn", "-D", "--label", "a=b,c", "--label", "x="},
-			want: Config{Hosts: []string{"unix:///a.sock", "fd://"}, DataRoot: "/d", ExecRoot: "/e", Pidfile: "/p", Group: "g", MaxVolumes: 5, LogLevel: "warn", Debug: true, Labels: []string{"a=b,c", "x="}, LogDriver: "json-file", CgroupParent: "/berth"},
+			want: Config{Hosts: []string{"unix:///a.sock", "fd://"}, DataRoot: "/d", ExecRoot: "/e", Pidfile: "/p", Group: "g", MaxVolumes: 5, LogLevel: "warn", Debug: true, Labels: []string{"a=b,c", "x="}, LogDriver: "json-file", CgroupParent: "/berth", Bridge: "berth0"},
 		},
 		{
 			name: "file",
 			file: `{"hosts":["unix:///a.sock","tcp://127.0.0.1:2375"],"data-root":"/d","exec-root":"/e","pidfile":"/p","group":"g","insecure-tcp":true,"max-volumes":10,"log-level":"error","debug":true,"labels":["a=b"],"live-restore":true,"log-opts":{"max-size":"1m"},"cgroup-parent":"/c"}`,
-			want: Config{Hosts: []string{"unix:///a.sock", "tcp://127.0.0.1:2375"}, DataRoot: "/d", ExecRoot: "/e", Pidfile: "/p", Group: "g", InsecureTCP: true, MaxVolumes: 10, LogLevel: "error", Debug: true, Labels: []string{"a=b"}, LiveRestore: true, LogDriver: "json-file", LogOpts: map[string]string{"max-size": "1m"}, CgroupParent: "/c"},
+			want: Config{Hosts: []string{"unix:///a.sock", "tcp://127.0.0.1:2375"}, DataRoot: "/d", ExecRoot: "/e", Pidfile: "/p", Group: "g", InsecureTCP: true, MaxVolumes: 10, LogLevel: "error", Debug: true, Labels: []string{"a=b"}, LiveRestore: true, LogDriver: "json-file", LogOpts: map[string]string{"max-size": "1m"}, CgroupParent: "/c", Bridge: "berth0"},
 		},
 		{
 			name: "flags and file on different keys merge",
@@ -241,7 +241,7 @@ func TestLevel(t *testing.T) {
 }
 
 func TestKeys(t *testing.T) {
-	want := []string{"hosts", "data-root", "exec-root", "pidfile", "group", "insecure-tcp", "max-volumes", "log-level", "debug", "labels", "storage-driver", "insecure-registries", "live-restore", "log-driver", "log-opts", "cgroup-parent"}
+	want := []string{"hosts", "data-root", "exec-root", "pidfile", "group", "insecure-tcp", "max-volumes", "log-level", "debug", "labels", "storage-driver", "insecure-registries", "live-restore", "log-driver", "log-opts", "cgroup-parent", "bridge", "bip", "mtu", "icc", "userland-proxy", "ip-forward", "iptables", "default-address-pools"}
 	if got := Keys(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Keys() = %v", got)
 	}
@@ -293,5 +293,31 @@ func TestInsecureRegistries(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "invalid insecure-registries entry") {
 			t.Errorf("%q: %v", bad, err)
 		}
+	}
+}
+
+func TestNetworkSettings(t *testing.T) {
+	fs := pflag.NewFlagSet("berthd", pflag.ContinueOnError)
+	base := Default()
+	InstallFlags(fs, base)
+	if err := fs.Parse([]string{"--bridge=none", "--iptables=false", "--icc=false", "--bip", "172.30.0.1/16"}); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "daemon.json")
+	os.WriteFile(file, []byte(`{"mtu":1400,"default-address-pools":[{"base":"10.10.0.0/16","size":24}]}`), 0o644)
+	cfg, err := Load(*base, fs, file, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Bridge != "none" || On(cfg.IPTables) || On(cfg.ICC) || !On(cfg.IPForward) || !On(cfg.UserlandProxy) || cfg.BIP != "172.30.0.1/16" || cfg.MTU != 1400 || len(cfg.DefaultAddressPools) != 1 {
+		t.Fatalf("network settings: %+v", cfg)
+	}
+	os.WriteFile(file, []byte(`{"iptables":false}`), 0o644)
+	if _, err := Load(*base, fs, file, true); err == nil || !strings.Contains(err.Error(), "iptables") {
+		t.Fatalf("iptables both as a flag and in the file: %v", err)
+	}
+	os.WriteFile(file, []byte(`{"bip":"nope"}`), 0o644)
+	if _, err := Load(*Default(), pflag.NewFlagSet("x", pflag.ContinueOnError), file, true); err == nil {
+		t.Fatal("invalid bip accepted")
 	}
 }

@@ -582,6 +582,7 @@ func (d *daemon) start(driver string) error {
 		"--pidfile", filepath.Join(d.dir, "berthd.pid"),
 		"--config-file", filepath.Join(d.dir, "daemon.json"),
 		"--log-level", "warn",
+		"--bridge", "none", "--iptables=false", "--ip-forward=false",
 	}
 	if driver != "" {
 		args = append(args, "--storage-driver", driver)

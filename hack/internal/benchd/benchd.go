@@ -38,6 +38,9 @@ func Start(bin, dir string, extra ...string) (*Daemon, time.Duration, error) {
 		"--pidfile", filepath.Join(dir, "berthd.pid"),
 		"--config-file", filepath.Join(dir, "daemon.json"),
 		"--log-level", "warn",
+		// The benchmarks run containers with --network none: leave the
+		// host's bridges and firewall alone.
+		"--bridge", "none", "--iptables=false", "--ip-forward=false",
 	}, extra...)
 	d.Cmd = exec.Command(bin, args...)
 	d.Cmd.Stderr = os.Stderr
