@@ -17,6 +17,7 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	mounttypes "github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
 )
 
 // Container is one container. Its exported fields are persisted; callers
@@ -35,6 +36,10 @@ type Container struct {
 	// Paths of the files the daemon writes for the container and binds
 	// over the image's.
 	LogPath, HostnamePath, HostsPath, ResolvConfPath string
+
+	// NetworkingConfig is the create request's per-network endpoint
+	// settings (aliases, --ip), by network name.
+	NetworkingConfig *network.NetworkingConfig `json:",omitempty"`
 
 	State                  State
 	RestartCount           int

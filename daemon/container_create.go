@@ -88,6 +88,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, cc containerrouter.CreateC
 		Config: &cfg, HostConfig: &hc, ImageID: img.ID.String(), Driver: d.img.driver.String(),
 	}
 	c.Path, c.Args = cmdOf(&cfg)
+	if cc.NetworkingConfig != nil && len(cc.NetworkingConfig.EndpointsConfig) > 0 {
+		c.NetworkingConfig = cc.NetworkingConfig
+	}
 	dir := filepath.Join(d.rt.root, id)
 	c.HostnamePath = filepath.Join(dir, "hostname")
 	c.HostsPath = filepath.Join(dir, "hosts")
@@ -205,8 +208,8 @@ func mergeImageConfig(cfg *containertypes.Config, img *image.Image) {
 // the options that would otherwise only fail at start.
 func (d *Daemon) applyHostConfigDefaults(hc *containertypes.HostConfig) error {
 	dc := d.Config()
-	if hc.NetworkMode == "" || hc.NetworkMode == "default" {
-		hc.NetworkMode = "bridge"
+	if hc.NetworkMode == "" || hc.NetworkMode == "default" || hc.NetworkMode == "bridge" {
+		hc.NetworkMode = d.defaultNetworkMode()
 	}
 	if hc.CgroupnsMode == "" {
 		hc.CgroupnsMode = spec.DefaultCgroupnsMode()
@@ -279,7 +282,9 @@ func (d *Daemon) applyHostConfigDefaults(hc *containertypes.HostConfig) error {
 	case "bridge", "none", "host":
 	default:
 		if !strings.HasPrefix(string(hc.NetworkMode), "container:") {
-			return cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", hc.NetworkMode))
+			if err := d.checkUserNetwork(string(hc.NetworkMode)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

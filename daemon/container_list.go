@@ -143,6 +143,7 @@ func (d *Daemon) summary(c *container.Container, now time.Time, size bool, keep 
 		},
 	}
 	s.HostConfig.NetworkMode = string(c.HostConfig.NetworkMode)
+	s.NetworkSettings.Networks, _, s.Ports = d.networkSettings(c)
 	if size {
 		s.SizeRw, s.SizeRootFs = d.containerSizes(c)
 	}
@@ -224,6 +225,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 	if st.Running {
 		r.NetworkSettings.SandboxKey = fmt.Sprintf("/proc/%d/ns/net", st.Pid)
 	}
+	r.NetworkSettings.Networks, r.NetworkSettings.Ports, _ = d.networkSettings(c)
 	if size {
 		rw, rootfs := d.containerSizes(c)
 		r.SizeRw, r.SizeRootFs = &rw, &rootfs

@@ -54,8 +54,9 @@ func (d *Daemon) resetRestartPolicy(c *container.Container) {
 // containerStart runs the start sequence under the container's lock:
 // mount the layer, mount the volumes, write the per-container files,
 // generate the runtime spec, spawn the shim (the process is created but
-// not yet running), connect the attachers that were waiting, let the
-// process run, record the state. Each step is undone on a later failure.
+// not yet running), connect it to its network (container_network.go),
+// connect the attachers that were waiting, let the process run, record
+// the state. Each step is undone on a later failure.
 func (d *Daemon) containerStart(ctx context.Context, c *container.Container) error {
 	c.Lock()
 	defer c.Unlock()
@@ -180,6 +181,15 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 		cl.Delete(context.Background())
 		cl.Close()
 	})
+	spawned, err := cl.State(ctx)
+	if err != nil {
+		return err
+	}
+	disconnect, err := d.connectContainer(ctx, c, spawned.Pid)
+	if err != nil {
+		return err
+	}
+	undo = append(undo, disconnect)
 	d.connectAttachers(ctx, c, cl)
 	tAttached := time.Since(begin)
 	if err := cl.Start(ctx); err != nil {
@@ -497,6 +507,7 @@ func (d *Daemon) handleExit(c *container.Container, exit shim.Exit, applyPolicy 
 		cl.Close()
 	}
 	d.endExecs(c.ID)
+	d.disconnectContainer(c.ID)
 	tDelete := time.Since(begin)
 
 	c.Lock()

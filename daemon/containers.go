@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,6 +45,9 @@ type containerRuntime struct {
 	// policy's backoff.
 	restarts map[string]*time.Timer
 	backoff  map[string]*restartBackoff
+	// resolvers are the embedded DNS servers of running containers on
+	// user networks, by ID (see container_network.go).
+	resolvers map[string]io.Closer
 	// shuttingDown is set (under mu) when berthd stops: exits are then
 	// recorded without applying restart policies, which the next start
 	// decides on.
@@ -75,6 +79,7 @@ func (d *Daemon) openContainers() error {
 		execs:       map[string]*execSession{},
 		restarts:    map[string]*time.Timer{},
 		backoff:     map[string]*restartBackoff{},
+		resolvers:   map[string]io.Closer{},
 	}
 	for _, dir := range []string{rt.root, rt.execRoot, rt.runtimeRoot} {
 		if err := os.MkdirAll(dir, 0o710); err != nil {
@@ -148,6 +153,7 @@ func (d *Daemon) restoreContainers(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+	d.reconcileNetwork(ctx)
 	for _, c := range toStart {
 		go func() {
 			if err := d.containerStart(context.Background(), c); err != nil {
@@ -190,6 +196,7 @@ func (d *Daemon) restoreOne(ctx context.Context, c *container.Container) (start 
 				d.rt.mu.Lock()
 				d.rt.shims[c.ID] = cl
 				d.rt.mu.Unlock()
+				d.restoreResolver(c, pid)
 				c.Unlock()
 				log.Info("live-restore: reconnected to running container")
 				go d.monitor(c, cl)

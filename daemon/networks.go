@@ -1,12 +1,21 @@
 package daemon
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 
+	cerrdefs "github.com/containerd/errdefs"
+	containertypes "github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
+	networktypes "github.com/moby/moby/api/types/network"
 	"github.com/sirupsen/logrus"
 
+	"github.com/berth-engine/berth/api/types/filters"
+	"github.com/berth-engine/berth/container"
 	"github.com/berth-engine/berth/daemon/config"
 	"github.com/berth-engine/berth/network"
 	"github.com/berth-engine/berth/network/ipam"
@@ -44,4 +53,400 @@ func openNetwork(cfg config.Config, log *logrus.Logger) (*network.Controller, er
 		return nil, fmt.Errorf("opening the network subsystem: %w", err)
 	}
 	return c, nil
+}
+
+// The network routes' Backend (api/server/router/network): the Controller's
+// networks and endpoints in Docker's wire types, Docker's filters, and the
+// network events.
+
+// NetworkCreate creates a bridge network (docker network create) and
+// publishes its create event.
+func (d *Daemon) NetworkCreate(ctx context.Context, req networktypes.CreateRequest) (networktypes.CreateResponse, error) {
+	opts, err := createOptions(req)
+	if err != nil {
+		return networktypes.CreateResponse{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return networktypes.CreateResponse{}, err
+	}
+	n, err := d.net.CreateNetwork(opts)
+	if errors.Is(err, ipam.ErrPoolOverlap) {
+		// Docker's words; the class (conflict) stays the ipam package's.
+		err = &docMessage{msg: "invalid pool request: Pool overlaps with other one on this address space", err: err}
+	}
+	if err != nil {
+		return networktypes.CreateResponse{}, err
+	}
+	d.logNetworkEvent(n, eventtypes.ActionCreate, nil)
+	return networktypes.CreateResponse{ID: n.ID, Warning: ""}, nil
+}
+
+// docMessage shows err with Docker's message, keeping its chain (and so
+// its errdefs class).
+type docMessage struct {
+	msg string
+	err error
+}
+
+func (e *docMessage) Error() string { return e.msg }
+func (e *docMessage) Unwrap() error { return e.err }
+
+// createOptions turns a create request into the Controller's options,
+// refusing what Berth does not do (IPv6, swarm scope, config-only networks,
+// IPAM drivers, more than one subnet).
+func createOptions(req networktypes.CreateRequest) (network.CreateOptions, error) {
+	opts := network.CreateOptions{
+		Name:     req.Name,
+		Driver:   req.Driver,
+		Internal: req.Internal,
+		Labels:   req.Labels,
+		Options:  req.Options,
+	}
+	if opts.Driver == "" {
+		opts.Driver = network.DriverBridge
+	}
+	switch {
+	case req.EnableIPv4 != nil && !*req.EnableIPv4:
+		return opts, invalidf("disabling IPv4 is not supported: networks are IPv4 networks")
+	case req.EnableIPv6 != nil && *req.EnableIPv6:
+		return opts, invalidf("IPv6 networks are not supported yet")
+	case req.Scope != "" && req.Scope != "local":
+		return opts, invalidf("scope %q is not supported: networks are local", req.Scope)
+	case req.Ingress:
+		return opts, invalidf("ingress networks are swarm networks, and swarm is not supported")
+	case req.ConfigOnly || (req.ConfigFrom != nil && req.ConfigFrom.Network != ""):
+		return opts, invalidf("config-only networks are not supported")
+	}
+	if ipam := req.IPAM; ipam != nil {
+		if ipam.Driver != "" && ipam.Driver != "default" {
+			return opts, cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("could not find plugin %s in v1 plugin registry: plugin not found", ipam.Driver))
+		}
+		switch len(ipam.Config) {
+		case 0:
+		case 1:
+			c := ipam.Config[0]
+			if len(c.AuxAddress) > 0 {
+				return opts, invalidf("auxiliary addresses are not supported")
+			}
+			opts.Subnet, opts.IPRange, opts.Gateway = c.Subnet, c.IPRange, c.Gateway
+		default:
+			return opts, invalidf("only one subnet per network is supported (got %d IPAM configs)", len(ipam.Config))
+		}
+	}
+	return opts, nil
+}
+
+// NetworkInspect answers GET /networks/{id}. verbose is swarm's (ignored);
+// a scope other than local finds nothing, as Docker's.
+func (d *Daemon) NetworkInspect(ctx context.Context, name string, verbose bool, scope string) (networktypes.Inspect, error) {
+	n, err := d.net.Network(name)
+	if err == nil && scope != "" && scope != "local" {
+		err = cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("network %s not found", name))
+	}
+	if err != nil {
+		return networktypes.Inspect{}, err
+	}
+	eps, err := d.net.NetworkEndpoints(n.ID)
+	if err != nil {
+		return networktypes.Inspect{}, err
+	}
+	out := networktypes.Inspect{Network: toAPINetwork(n), Containers: make(map[string]networktypes.EndpointResource, len(eps))}
+	for _, ep := range eps {
+		r := networktypes.EndpointResource{Name: ep.Name, EndpointID: ep.ID, IPv4Address: ep.IP}
+		if mac, err := net.ParseMAC(ep.MAC); err == nil {
+			r.MacAddress = networktypes.HardwareAddr(mac)
+		}
+		out.Containers[ep.ContainerID] = r
+	}
+	return out, nil
+}
+
+// toAPINetwork is n as Docker shows it; maps and lists are never null.
+func toAPINetwork(n network.Network) networktypes.Network {
+	out := networktypes.Network{
+		Name:       n.Name,
+		ID:         n.ID,
+		Created:    n.Created,
+		Scope:      "local",
+		Driver:     n.Driver,
+		EnableIPv4: true,
+		IPAM:       networktypes.IPAM{Driver: "default", Options: map[string]string{}, Config: []networktypes.IPAMConfig{}},
+		Internal:   n.Internal,
+		Options:    n.Options,
+		Labels:     n.Labels,
+	}
+	if n.Subnet.IsValid() {
+		out.IPAM.Config = append(out.IPAM.Config, networktypes.IPAMConfig{Subnet: n.Subnet, IPRange: n.IPRange, Gateway: n.Gateway})
+	}
+	if out.Options == nil {
+		out.Options = map[string]string{}
+	}
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	return out
+}
+
+// NetworkList answers GET /networks with Docker's filters (the router has
+// validated them): driver, id and name (regular expression or substring),
+// label, scope, type (builtin or custom) and dangling (no endpoints, not
+// builtin).
+func (d *Daemon) NetworkList(ctx context.Context, f filters.Args) ([]networktypes.Summary, error) {
+	dangling, err := f.Bool("dangling", false)
+	if err != nil {
+		return nil, err
+	}
+	out := []networktypes.Summary{}
+	for _, n := range d.net.Networks() {
+		if !f.ExactMatch("driver", n.Driver) || !f.Match("id", n.ID) || !f.Match("name", n.Name) ||
+			!f.MatchKVList("label", n.Labels) || !f.ExactMatch("scope", "local") {
+			continue
+		}
+		if !f.ExactMatch("type", networkType(n)) {
+			continue
+		}
+		if f.Has("dangling") {
+			eps, err := d.net.NetworkEndpoints(n.ID)
+			if err != nil {
+				continue // removed meanwhile
+			}
+			if isDangling := !n.Predefined() && len(eps) == 0; isDangling != dangling {
+				continue
+			}
+		}
+		out = append(out, networktypes.Summary{Network: toAPINetwork(n)})
+	}
+	return out, nil
+}
+
+// networkType is the value of the type filter n matches.
+func networkType(n network.Network) string {
+	if n.Predefined() {
+		return "builtin"
+	}
+	return "custom"
+}
+
+// NetworkRemove removes a user network without endpoints and publishes its
+// destroy event.
+func (d *Daemon) NetworkRemove(ctx context.Context, name string) error {
+	n, err := d.net.Network(name)
+	if err != nil {
+		return err
+	}
+	if err := d.net.RemoveNetwork(n.ID); err != nil {
+		return err
+	}
+	d.logNetworkEvent(n, eventtypes.ActionDestroy, nil)
+	return nil
+}
+
+// NetworksPrune removes the user networks that have no endpoints and match
+// the filters (until, label, label!), each with its destroy event, then
+// publishes a prune event. A network that gained an endpoint meanwhile is
+// kept.
+func (d *Daemon) NetworksPrune(ctx context.Context, f filters.Args) (networktypes.PruneReport, error) {
+	until, err := untilFilter(f)
+	if err != nil {
+		return networktypes.PruneReport{}, err
+	}
+	rep := networktypes.PruneReport{NetworksDeleted: []string{}}
+	for _, n := range d.net.Networks() {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if n.Predefined() || (!until.IsZero() && n.Created.After(until)) || !f.MatchKVList("label", n.Labels) {
+			continue
+		}
+		if excludedByLabel(f, n.Labels) {
+			continue
+		}
+		if eps, err := d.net.NetworkEndpoints(n.ID); err != nil || len(eps) > 0 {
+			continue
+		}
+		if err := d.net.RemoveNetwork(n.ID); err != nil {
+			if !cerrdefs.IsConflict(err) && !cerrdefs.IsNotFound(err) {
+				d.log.WithError(err).WithField("network", n.Name).Warn("network prune")
+			}
+			continue
+		}
+		d.logNetworkEvent(n, eventtypes.ActionDestroy, nil)
+		rep.NetworksDeleted = append(rep.NetworksDeleted, n.Name)
+	}
+	d.events.Log(eventtypes.NetworkEventType, eventtypes.ActionPrune, "", map[string]string{"reclaimed": "0"})
+	return rep, nil
+}
+
+// excludedByLabel reports whether one of the label! filters ("k" or "k=v")
+// holds in labels.
+func excludedByLabel(f filters.Args, labels map[string]string) bool {
+	for _, l := range f.Get("label!") {
+		if (filters.Args{"l": {l: true}}).MatchKVList("l", labels) {
+			return true
+		}
+	}
+	return false
+}
+
+// logNetworkEvent publishes a network event with Docker's attributes: the
+// network's name and type (its driver), plus extra.
+func (d *Daemon) logNetworkEvent(n network.Network, action eventtypes.Action, extra map[string]string) {
+	attrs := map[string]string{"name": n.Name, "type": n.Driver}
+	for k, v := range extra {
+		attrs[k] = v
+	}
+	d.events.Log(eventtypes.NetworkEventType, action, n.ID, attrs)
+}
+
+// Messages of Docker's refusals to connect (runconfig's errors).
+const (
+	msgSharedNetwork = "container sharing network namespace with another container or host cannot be connected to any other network"
+	msgNoNetwork     = "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+)
+
+// errRunningNetworkChange: changing a running container's networks needs
+// the container side (a veth into its live namespace, its resolv.conf and
+// hosts), which is not there yet.
+func errRunningNetworkChange(what string) error {
+	return cerrdefs.ErrNotImplemented.WithMessage("not implemented yet: " + what + " a running container; stop it first, or create it with --network")
+}
+
+// NetworkConnect connects a container to a network (docker network
+// connect). A stopped container gets the network recorded in its
+// NetworkingConfig (with the endpoint settings: aliases, --ip), as Docker
+// records it in its NetworkSettings, for its next start; a running one is
+// not supported yet.
+func (d *Daemon) NetworkConnect(ctx context.Context, name string, req networktypes.ConnectRequest) error {
+	c, err := d.getContainer(req.Container)
+	if err != nil {
+		return err
+	}
+	n, err := d.net.Network(name)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	defer c.Unlock()
+	if c.State.Running || c.State.Restarting {
+		return errRunningNetworkChange("connecting")
+	}
+	if c.State.Removing || c.State.Dead {
+		return conflictf("container %s is marked for removal and cannot be connected or disconnected to the network", c.ID)
+	}
+	es := req.EndpointConfig
+	if err := d.checkConnect(c, n, es); err != nil {
+		return err
+	}
+	if d.configuredFor(c, n) != "" {
+		return nil // already there: Docker keeps the recorded settings
+	}
+	cfg := &networktypes.NetworkingConfig{EndpointsConfig: map[string]*networktypes.EndpointSettings{}}
+	if c.NetworkingConfig != nil {
+		for k, v := range c.NetworkingConfig.EndpointsConfig {
+			cfg.EndpointsConfig[k] = v
+		}
+	}
+	if es == nil {
+		es = &networktypes.EndpointSettings{}
+	} else {
+		es = es.Copy()
+	}
+	cfg.EndpointsConfig[n.Name] = es
+	c.NetworkingConfig = cfg
+	return d.rt.store.Save(c)
+}
+
+// checkConnect refuses what Docker refuses when connecting c to n. Caller
+// holds c's lock.
+func (d *Daemon) checkConnect(c *container.Container, n network.Network, es *networktypes.EndpointSettings) error {
+	mode := c.HostConfig.NetworkMode
+	if mode.IsContainer() {
+		return invalidf(msgSharedNetwork)
+	}
+	if n.Predefined() && es != nil {
+		if es.IPAMConfig != nil && (es.IPAMConfig.IPv4Address.IsValid() || es.IPAMConfig.IPv6Address.IsValid()) {
+			return invalidf("user specified IP address is supported on user defined networks only")
+		}
+		if len(es.Aliases) > 0 {
+			return invalidf("network-scoped alias is supported only for containers in user defined networks")
+		}
+	}
+	if d.configuredFor(c, n) != "" {
+		return nil
+	}
+	if mode.IsHost() || n.Driver == network.DriverHost {
+		return invalidf(msgSharedNetwork)
+	}
+	if mode.IsNone() || n.Driver == network.DriverNull {
+		return invalidf(msgNoNetwork)
+	}
+	if es != nil && es.IPAMConfig != nil && es.IPAMConfig.IPv4Address.IsValid() && !n.UserSubnet {
+		return invalidf("user specified IP address is supported only when connecting to networks with user configured subnets")
+	}
+	return nil
+}
+
+// configuredFor returns how c's configuration names network n: its
+// NetworkMode, or a key of its NetworkingConfig; "" when it names it
+// nowhere. Caller holds c's lock.
+func (d *Daemon) configuredFor(c *container.Container, n network.Network) string {
+	same := func(ref string) bool {
+		if ref == n.Name || ref == n.ID {
+			return true
+		}
+		o, err := d.net.Network(ref)
+		return err == nil && o.ID == n.ID
+	}
+	if ref := string(c.HostConfig.NetworkMode); ref != "" && !containertypes.NetworkMode(ref).IsContainer() && same(ref) {
+		return ref
+	}
+	if c.NetworkingConfig != nil {
+		for ref := range c.NetworkingConfig.EndpointsConfig {
+			if same(ref) {
+				return ref
+			}
+		}
+	}
+	return ""
+}
+
+// NetworkDisconnect disconnects a container from a network (docker network
+// disconnect). A stopped container forgets the network recorded by
+// NetworkConnect; the network of its --network (NetworkMode), and any
+// network of a running container, cannot be disconnected yet.
+func (d *Daemon) NetworkDisconnect(ctx context.Context, name string, req networktypes.DisconnectRequest) error {
+	c, err := d.getContainer(req.Container)
+	if err != nil {
+		return err
+	}
+	n, err := d.net.Network(name)
+	if err != nil {
+		return err
+	}
+	c.Lock()
+	defer c.Unlock()
+	if c.State.Running || c.State.Restarting {
+		return errRunningNetworkChange("disconnecting")
+	}
+	if c.State.Removing || c.State.Dead {
+		return conflictf("container %s is marked for removal and cannot be connected or disconnected to the network", c.ID)
+	}
+	ref := d.configuredFor(c, n)
+	switch {
+	case ref == "":
+		return cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("container %s is not connected to network %s", c.ID, n.Name))
+	case ref == string(c.HostConfig.NetworkMode):
+		if n.Driver == network.DriverHost {
+			return invalidf("container cannot be disconnected from host network or connected to host network")
+		}
+		return cerrdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("not implemented yet: disconnecting a container from the network it was created with (--network %s)", ref))
+	}
+	cfg := &networktypes.NetworkingConfig{EndpointsConfig: map[string]*networktypes.EndpointSettings{}}
+	for k, v := range c.NetworkingConfig.EndpointsConfig {
+		if k != ref {
+			cfg.EndpointsConfig[k] = v
+		}
+	}
+	c.NetworkingConfig = cfg
+	return d.rt.store.Save(c)
 }

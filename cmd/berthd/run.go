@@ -19,6 +19,7 @@ import (
 	"github.com/berth-engine/berth/api/server/middleware"
 	containerrouter "github.com/berth-engine/berth/api/server/router/container"
 	imagerouter "github.com/berth-engine/berth/api/server/router/image"
+	networkrouter "github.com/berth-engine/berth/api/server/router/network"
 	"github.com/berth-engine/berth/api/server/router/plugin"
 	"github.com/berth-engine/berth/api/server/router/swarm"
 	systemrouter "github.com/berth-engine/berth/api/server/router/system"
@@ -103,7 +104,7 @@ func run(o options) (err error) {
 	srv := server.New(server.Config{
 		Versions: middleware.Versions{Min: version.MinAPIVersion, Max: version.APIVersion, Server: version.Version},
 		Log:      log,
-	}, systemrouter.New(d), volumerouter.New(d), imagerouter.New(d), containerrouter.New(d), swarm.New(), plugin.New())
+	}, systemrouter.New(d), volumerouter.New(d), imagerouter.New(d), containerrouter.New(d), networkrouter.New(d), swarm.New(), plugin.New())
 	accepting, ls := watchAccept(ls)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ls) }()

@@ -1,0 +1,297 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Containers on networks: each test runs its berthd in a network namespace
+// of its own (daemonOpts.network), with its default bridge and firewall
+// table there, and reaches published ports and container addresses from
+// inside that namespace. Nothing leaves the machine.
+
+const fixtureIndex = "<h1>berth fixture</h1>"
+
+// netDocker is a networked berthd with busybox and fixture/layered:1.0
+// loaded, a docker CLI, and a way to run commands in berthd's namespace.
+type netDocker struct {
+	t      *testing.T
+	d      *daemon
+	docker *dockerCLI
+}
+
+func newNetDocker(t *testing.T) *netDocker {
+	t.Helper()
+	for _, tool := range []string{"nsenter", "ip", "nft", "/bin/busybox"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not available: %v", tool, err)
+		}
+	}
+	d, docker := newContainerDocker(t, daemonOpts{network: true}, true)
+	return &netDocker{t: t, d: d, docker: docker}
+}
+
+// inNS runs a command in berthd's network namespace.
+func (n *netDocker) inNS(args ...string) cliResult {
+	n.t.Helper()
+	cmd, _ := n.d.running()
+	if cmd == nil {
+		n.t.Fatal("berthd is not running")
+	}
+	argv := append([]string{fmt.Sprintf("--net=/proc/%d/ns/net", cmd.Process.Pid)}, args...)
+	return runCLI(n.t, os.Environ(), "nsenter", argv...)
+}
+
+// get fetches http://addr/ from berthd's namespace (HTTP/1.0 through
+// busybox nc: the host's static busybox wget crashes), retrying for a few
+// seconds while the server starts. It returns the response body.
+func (n *netDocker) get(addr string) (string, error) {
+	n.t.Helper()
+	host, port, ok := strings.Cut(addr, ":")
+	if !ok {
+		port = "80"
+	}
+	var r cliResult
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		r = n.inNS("/bin/busybox", "sh", "-c", `printf 'GET / HTTP/1.0\r\n\r\n' | /bin/busybox nc -w 2 "$0" "$1"`, host, port)
+		if _, body, ok := strings.Cut(r.stdout, "\r\n\r\n"); r.exitCode == 0 && strings.HasPrefix(r.stdout, "HTTP/1.") && ok {
+			if !strings.HasPrefix(r.stdout, "HTTP/1.0 200") && !strings.HasPrefix(r.stdout, "HTTP/1.1 200") {
+				return "", fmt.Errorf("GET http://%s/: %s", addr, strings.SplitN(r.stdout, "\r\n", 2)[0])
+			}
+			return body, nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("GET http://%s/: %s", addr, r)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// veths are the host-side veth interfaces in berthd's namespace.
+func (n *netDocker) veths() []string {
+	n.t.Helper()
+	r := n.inNS("ip", "-o", "link", "show", "type", "veth")
+	if r.exitCode != 0 {
+		n.t.Fatalf("ip link: %s", r)
+	}
+	return lines(r.stdout)
+}
+
+// portRules are the rules of published ports in Berth's nftables table.
+func (n *netDocker) portRules() []string {
+	n.t.Helper()
+	r := n.inNS("nft", "list", "table", "ip", "berth")
+	if r.exitCode != 0 {
+		n.t.Fatalf("nft list table ip berth: %s", r)
+	}
+	var out []string
+	for _, l := range lines(r.stdout) {
+		if strings.Contains(l, `comment "port:`) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// A published port answers from berthd's namespace (through DNAT and the
+// userland proxy); -p with no host port gets an ephemeral one that docker
+// port, ps and inspect show; inspect shows the endpoint on the default
+// bridge; a port already taken fails the start cleanly.
+func TestContainerNetworkPublish(t *testing.T) {
+	t.Parallel()
+	n := newNetDocker(t)
+	docker := n.docker
+
+	docker.ok("run", "-d", "--name", "web", "-p", "127.0.0.1:18080:80", "fixture/layered:1.0")
+	body, err := n.get("127.0.0.1:18080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body, fixtureIndex) {
+		t.Errorf("published port answered %q, want the fixture's index", body)
+	}
+	if got := docker.out("port", "web"); got != "80/tcp -> 127.0.0.1:18080" {
+		t.Errorf("docker port web: %q", got)
+	}
+
+	// The endpoint, as inspect shows it; the container's address answers
+	// directly too.
+	ip := docker.inspect("{{.NetworkSettings.Networks.bridge.IPAddress}}", "web")
+	gw := docker.inspect("{{.NetworkSettings.Networks.bridge.Gateway}}", "web")
+	mac := docker.inspect("{{.NetworkSettings.Networks.bridge.MacAddress}}", "web")
+	plen := docker.inspect("{{.NetworkSettings.Networks.bridge.IPPrefixLen}}", "web")
+	if !regexp.MustCompile(`^\d+\.\d+\.\d+\.\d+$`).MatchString(ip) || !regexp.MustCompile(`^\d+\.\d+\.\d+\.\d+$`).MatchString(gw) {
+		t.Fatalf("inspect: IPAddress %q Gateway %q", ip, gw)
+	}
+	if !regexp.MustCompile(`^02:42(:[0-9a-f]{2}){4}$`).MatchString(mac) || plen == "0" || plen == "" {
+		t.Errorf("inspect: MacAddress %q IPPrefixLen %q", mac, plen)
+	}
+	if id := docker.inspect("{{.NetworkSettings.Networks.bridge.NetworkID}}", "web"); len(id) != 64 {
+		t.Errorf("inspect: NetworkID %q", id)
+	}
+	if body, err := n.get(ip + ":80"); err != nil || !strings.Contains(body, fixtureIndex) {
+		t.Errorf("the container's address: %q, %v", body, err)
+	}
+	// Inside: eth0 with that address, the gateway as default route, and
+	// the address in /etc/hosts.
+	if out := docker.out("exec", "web", "ip", "-o", "-4", "addr", "show", "eth0"); !strings.Contains(out, "inet "+ip+"/"+plen) {
+		t.Errorf("eth0 in the container: %q", out)
+	}
+	if out := docker.out("exec", "web", "ip", "route"); !strings.Contains(out, "default via "+gw) {
+		t.Errorf("routes in the container: %q", out)
+	}
+	if out := docker.out("exec", "web", "cat", "/etc/hosts"); !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(ip) + `\s`).MatchString(out) {
+		t.Errorf("/etc/hosts lacks the container's address %s:\n%s", ip, out)
+	}
+
+	// An ephemeral host port.
+	docker.ok("run", "-d", "--name", "eph", "-p", "80", "fixture/layered:1.0")
+	port := docker.out("port", "eph", "80")
+	m := regexp.MustCompile(`^0\.0\.0\.0:(\d+)$`).FindStringSubmatch(port)
+	if m == nil {
+		t.Fatalf("docker port eph 80: %q", port)
+	}
+	if hp := docker.inspect(`{{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}`, "eph"); hp != m[1] {
+		t.Errorf("inspect HostPort %q, docker port %q", hp, m[1])
+	}
+	if out := docker.out("ps", "--filter", "name=eph", "--format", "{{.Ports}}"); out != "0.0.0.0:"+m[1]+"->80/tcp" {
+		t.Errorf("docker ps PORTS: %q", out)
+	}
+	if body, err := n.get("127.0.0.1:" + m[1]); err != nil || !strings.Contains(body, fixtureIndex) {
+		t.Errorf("the ephemeral port: %q, %v", body, err)
+	}
+	// -P publishes the image's EXPOSE.
+	docker.ok("run", "-d", "--name", "all", "-P", "fixture/layered:1.0")
+	if out := docker.out("port", "all"); !regexp.MustCompile(`^80/tcp -> 0\.0\.0\.0:\d+$`).MatchString(out) {
+		t.Errorf("docker port all: %q", out)
+	}
+
+	// A port already taken: a clear error, and nothing left running.
+	veths := n.veths()
+	r := docker.run("run", "-d", "--name", "clash", "-p", "127.0.0.1:18080:80", "fixture/layered:1.0")
+	if r.exitCode == 0 || !strings.Contains(r.stderr, "18080") || !(strings.Contains(r.stderr, "port is already allocated") || strings.Contains(r.stderr, "address already in use")) {
+		t.Errorf("run on a taken port: %s", r)
+	}
+	if st := docker.inspect("{{.State.Status}}", "clash"); st == "running" {
+		t.Errorf("the container on a taken port is %s", st)
+	}
+	if got := n.veths(); len(got) != len(veths) {
+		t.Errorf("veths after the failed start: %d, before %d:\n%s", len(got), len(veths), strings.Join(got, "\n"))
+	}
+	if body, err := n.get("127.0.0.1:18080"); err != nil || !strings.Contains(body, fixtureIndex) {
+		t.Errorf("the first container's port after the clash: %q, %v", body, err)
+	}
+
+	// Stopping releases the port; starting again publishes it again.
+	docker.ok("stop", "-t", "1", "web")
+	if got := docker.out("port", "web"); got != "" {
+		t.Errorf("docker port of a stopped container: %q", got)
+	}
+	docker.ok("start", "clash")
+	if body, err := n.get("127.0.0.1:18080"); err != nil || !strings.Contains(body, fixtureIndex) {
+		t.Errorf("the port taken over by clash: %q, %v", body, err)
+	}
+}
+
+// --network none has only lo; the default bridge gives eth0; a network that
+// does not exist is refused at create.
+func TestContainerNetworkModes(t *testing.T) {
+	t.Parallel()
+	n := newNetDocker(t)
+	docker := n.docker
+
+	out := docker.out("run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net")
+	if got := strings.Fields(out); len(got) != 1 || got[0] != "lo" {
+		t.Errorf("--network none interfaces: %q", out)
+	}
+	out = docker.out("run", "--rm", "busybox", "ls", "/sys/class/net")
+	if got := strings.Fields(out); len(got) != 2 || got[0] != "eth0" || got[1] != "lo" {
+		t.Errorf("default bridge interfaces: %q", out)
+	}
+	docker.fail(125, "network nope not found", "run", "--rm", "--pull", "never", "--network", "nope", "busybox", "true")
+	docker.ok("create", "--name", "idle", "busybox", "true")
+	if got := docker.inspect("{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}", "idle"); got != "bridge" {
+		t.Errorf("networks of a created container: %q", got)
+	}
+	if got := n.veths(); len(got) != 0 {
+		t.Errorf("veths left: %q", got)
+	}
+}
+
+// Two containers on a user network find each other by name and alias
+// through the embedded DNS.
+func TestContainerNetworkUserDNS(t *testing.T) {
+	t.Parallel()
+	n := newNetDocker(t)
+	docker := n.docker
+	if r := n.d.do("POST", "/v1.44/networks/create", map[string]any{"Name": "probe"}); r.status != 201 {
+		t.Skipf("POST /networks/create answers %d: user networks are not served yet", r.status)
+	}
+	n.d.do("DELETE", "/v1.44/networks/probe", nil)
+
+	docker.ok("network", "create", "n1")
+	docker.ok("run", "-d", "--name", "alpha", "--network", "n1", "busybox", "sleep", "300")
+	docker.ok("run", "-d", "--name", "beta", "--network", "n1", "--network-alias", "bee", "busybox", "sleep", "300")
+	for _, target := range []string{"beta", "bee", "alpha"} {
+		if r := docker.run("exec", "alpha", "ping", "-c1", "-W2", target); r.exitCode != 0 {
+			t.Errorf("alpha cannot ping %s: %s", target, r)
+		}
+	}
+	if r := docker.run("exec", "beta", "ping", "-c1", "-W2", "alpha"); r.exitCode != 0 {
+		t.Errorf("beta cannot ping alpha: %s", r)
+	}
+	if out := docker.out("exec", "alpha", "cat", "/etc/resolv.conf"); !strings.Contains(out, "nameserver 127.0.0.11") || !strings.Contains(out, "ndots:0") {
+		t.Errorf("resolv.conf on a user network:\n%s", out)
+	}
+	if got := docker.inspect("{{index .NetworkSettings.Networks.n1.Aliases 0}}", "beta"); got != "bee" {
+		t.Errorf("beta's aliases: %q", got)
+	}
+	docker.ok("rm", "-f", "alpha", "beta")
+	docker.ok("network", "rm", "n1")
+}
+
+// Removing containers releases their veths and their port rules.
+func TestContainerNetworkCleanup(t *testing.T) {
+	t.Parallel()
+	n := newNetDocker(t)
+	docker := n.docker
+
+	var ids []string
+	for i := 0; i < 20; i++ {
+		ids = append(ids, docker.out("run", "--rm", "-d", "-p", "0:80", "fixture/layered:1.0"))
+	}
+	if got := n.veths(); len(got) != 20 {
+		t.Errorf("%d veths with 20 containers running", len(got))
+	}
+	if got := n.portRules(); len(got) < 20 {
+		t.Errorf("%d port rules with 20 containers publishing a port:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		p := docker.out("port", id, "80")
+		if seen[p] {
+			t.Errorf("host port %s handed out twice", p)
+		}
+		seen[p] = true
+	}
+	docker.ok(append([]string{"rm", "-f"}, ids...)...)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, p := n.veths(), n.portRules()
+		if len(v) == 0 && len(p) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after rm -f: veths left:\n%s\nport rules left:\n%s", strings.Join(v, "\n"), strings.Join(p, "\n"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := docker.out("ps", "-aq"); got != "" {
+		t.Errorf("containers left: %q", got)
+	}
+}
