@@ -267,8 +267,7 @@ func (psHeader) Platform() string   { return "PLATFORM" }
 
 // Label's title is the label's last dotted part, as docker's.
 func (psHeader) Label(name string) string {
-	parts := strings.Split(name, ".")
-	return strings.NewReplacer("-", " ", "_", " ").Replace(parts[len(parts)-1])
+	return formatter.LabelTitle(name)
 }
 func (psHeader) Mounts() string               { return "MOUNTS" }
 func (psHeader) LocalVolumes() string         { return "LOCAL VOLUMES" }

@@ -624,20 +624,3 @@ func TestDaemonErrorsPassThrough(t *testing.T) {
 		}
 	}
 }
-
-func TestNaturalLess(t *testing.T) {
-	names := []string{"net10", "net2", "Net1", "net02", "net", "a9"}
-	slices.SortFunc(names, func(a, b string) int {
-		if naturalLess(a, b) {
-			return -1
-		}
-		if naturalLess(b, a) {
-			return 1
-		}
-		return 0
-	})
-	want := []string{"Net1", "a9", "net", "net2", "net02", "net10"}
-	if !slices.Equal(names, want) {
-		t.Errorf("got %v, want %v", names, want)
-	}
-}

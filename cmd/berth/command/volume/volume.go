@@ -66,9 +66,9 @@ func runList(ctx context.Context, api client.VolumeAPIClient, out io.Writer, opt
 	vols := res.Items
 	slices.SortFunc(vols, func(a, b volume.Volume) int {
 		switch {
-		case naturalLess(a.Name, b.Name):
+		case formatter.NaturalLess(a.Name, b.Name):
 			return -1
-		case naturalLess(b.Name, a.Name):
+		case formatter.NaturalLess(b.Name, a.Name):
 			return 1
 		}
 		return 0
@@ -267,45 +267,5 @@ func (header) Status() string       { return "STATUS" }
 // Label titles a label column with the last dotted part of its name, as
 // docker does.
 func (header) Label(name string) string {
-	parts := strings.Split(name, ".")
-	return strings.NewReplacer("-", " ", "_", " ").Replace(parts[len(parts)-1])
-}
-
-// naturalLess orders strings with embedded numbers by their value, the
-// order docker lists volumes in.
-func naturalLess(a, b string) bool {
-	for a != "" && b != "" {
-		da, db := isDigit(a[0]), isDigit(b[0])
-		switch {
-		case da && db:
-			na, ra := cutDigits(a)
-			nb, rb := cutDigits(b)
-			ta, tb := strings.TrimLeft(na, "0"), strings.TrimLeft(nb, "0")
-			if len(ta) != len(tb) {
-				return len(ta) < len(tb)
-			}
-			if ta != tb {
-				return ta < tb
-			}
-			if len(na) != len(nb) {
-				return len(na) < len(nb)
-			}
-			a, b = ra, rb
-		case a[0] != b[0]:
-			return a[0] < b[0]
-		default:
-			a, b = a[1:], b[1:]
-		}
-	}
-	return len(a) < len(b)
-}
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-func cutDigits(s string) (digits, rest string) {
-	i := 0
-	for i < len(s) && isDigit(s[i]) {
-		i++
-	}
-	return s[:i], s[i:]
+	return formatter.LabelTitle(name)
 }

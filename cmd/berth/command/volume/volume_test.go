@@ -333,20 +333,3 @@ func TestPruneReportNothingDeleted(t *testing.T) {
 		t.Errorf("got %q", out.String())
 	}
 }
-
-func TestNaturalLess(t *testing.T) {
-	names := []string{"vol10", "vol2", "Vol1", "vol02", "vol", "a10b2", "a10b10", "a9"}
-	slices.SortFunc(names, func(a, b string) int {
-		if naturalLess(a, b) {
-			return -1
-		}
-		if naturalLess(b, a) {
-			return 1
-		}
-		return 0
-	})
-	want := []string{"Vol1", "a9", "a10b2", "a10b10", "vol", "vol2", "vol02", "vol10"}
-	if !slices.Equal(names, want) {
-		t.Errorf("got %v, want %v", names, want)
-	}
-}
