@@ -34,11 +34,6 @@ var (
 	ErrNotFound = errclass.New("no such container", cerrdefs.ErrNotFound)
 )
 
-// notFound is "No such container: ref", of class ErrNotFound.
-type notFound string
-
-func (e notFound) Error() string { return "No such container: " + string(e) }
-func (e notFound) Unwrap() error { return ErrNotFound }
 
 // Store holds every container, in memory and in containers.db.
 type Store struct {
@@ -168,7 +163,7 @@ func (s *Store) Get(ref string) (*Container, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if ref == "" {
-		return nil, notFound(ref)
+		return nil, errclass.Errorf(ErrNotFound, "No such container: %s", ref)
 	}
 	if c, ok := s.byID[ref]; ok {
 		return c, nil
@@ -192,7 +187,7 @@ func (s *Store) Get(ref string) (*Container, error) {
 		}
 	}
 	if found == nil {
-		return nil, notFound(ref)
+		return nil, errclass.Errorf(ErrNotFound, "No such container: %s", ref)
 	}
 	return found, nil
 }

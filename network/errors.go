@@ -1,8 +1,6 @@
 package network
 
 import (
-	"fmt"
-
 	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/berth-engine/berth/internal/errclass"
@@ -36,16 +34,7 @@ var (
 	ErrClosed = errclass.New("network controller is closed", cerrdefs.ErrUnavailable)
 )
 
-// errorf returns an error whose message is formatted (Docker's wording) and
-// which still matches sentinel and its class.
+// errorf is errclass.Errorf: Docker's wording, matching sentinel.
 func errorf(sentinel error, format string, args ...any) error {
-	return &detailed{msg: fmt.Sprintf(format, args...), sentinel: sentinel}
+	return errclass.Errorf(sentinel, format, args...)
 }
-
-type detailed struct {
-	msg      string
-	sentinel error
-}
-
-func (e *detailed) Error() string { return e.msg }
-func (e *detailed) Unwrap() error { return e.sentinel }

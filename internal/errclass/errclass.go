@@ -4,6 +4,8 @@
 // subsystem.
 package errclass
 
+import "fmt"
+
 // New returns a sentinel error with message msg whose class is class (one
 // of github.com/containerd/errdefs' Err* values): errors.Is holds both for
 // the sentinel itself and for its class.
@@ -16,3 +18,9 @@ type classed struct {
 
 func (e *classed) Error() string { return e.msg }
 func (e *classed) Unwrap() error { return e.class }
+
+// Errorf returns an error with a formatted message (the user-facing wording,
+// details filled in) that still matches sentinel, and so its class.
+func Errorf(sentinel error, format string, args ...any) error {
+	return &classed{msg: fmt.Sprintf(format, args...), class: sentinel}
+}

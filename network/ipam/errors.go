@@ -1,8 +1,6 @@
 package ipam
 
 import (
-	"fmt"
-
 	cerrdefs "github.com/containerd/errdefs"
 
 	"github.com/berth-engine/berth/internal/errclass"
@@ -30,16 +28,7 @@ var (
 	ErrInvalid = errclass.New("invalid address configuration", cerrdefs.ErrInvalidArgument)
 )
 
-// errorf returns an error whose message is formatted (Docker's wording, with
-// the details filled in) and which still matches sentinel and its class.
+// errorf is errclass.Errorf: Docker's wording, matching sentinel.
 func errorf(sentinel error, format string, args ...any) error {
-	return &detailed{msg: fmt.Sprintf(format, args...), sentinel: sentinel}
+	return errclass.Errorf(sentinel, format, args...)
 }
-
-type detailed struct {
-	msg      string
-	sentinel error
-}
-
-func (e *detailed) Error() string { return e.msg }
-func (e *detailed) Unwrap() error { return e.sentinel }
