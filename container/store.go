@@ -34,7 +34,6 @@ var (
 	ErrNotFound = errclass.New("no such container", cerrdefs.ErrNotFound)
 )
 
-
 // Store holds every container, in memory and in containers.db.
 type Store struct {
 	db *bolt.DB
