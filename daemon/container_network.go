@@ -126,6 +126,25 @@ func portsToPublish(c *container.Container) ([]network.PortBinding, error) {
 	return out, nil
 }
 
+// extraNetworks are the names, in order, of the networks recorded in the
+// container's endpoints config besides its primary one (host and none
+// entries aside); one removed since is kept, so that the start fails with
+// "network X not found", as Docker's.
+func (d *Daemon) extraNetworks(c *container.Container, primaryID string) []string {
+	if c.NetworkingConfig == nil {
+		return nil
+	}
+	var out []string
+	for name := range c.NetworkingConfig.EndpointsConfig {
+		if n, err := d.net.Network(name); err == nil && (n.ID == primaryID || n.Driver != network.DriverBridge) {
+			continue
+		}
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // exposedPorts are the container's exposed and published ports, sorted.
 func exposedPorts(c *container.Container) []networktypes.Port {
 	set := map[networktypes.Port]bool{}
@@ -180,6 +199,21 @@ func (d *Daemon) connectContainer(ctx context.Context, c *container.Container, p
 			undo()
 		}
 	}()
+	// The networks `docker network connect` recorded while the container
+	// was stopped join as eth1, eth2... (ports are published on the
+	// first network only, as Docker's).
+	for _, extra := range d.extraNetworks(c, ep.NetworkID) {
+		ecfg := network.EndpointConfig{ContainerID: c.ID, Name: cfg.Name, NsPath: nsPath}
+		if es := endpointSettings(c, extra); es != nil {
+			ecfg.Aliases = es.Aliases
+			if es.IPAMConfig != nil {
+				ecfg.StaticIP = es.IPAMConfig.IPv4Address
+			}
+		}
+		if _, err := d.net.Connect(ctx, extra, ecfg); err != nil {
+			return nil, err
+		}
+	}
 	if len(d.net.UserNetworks(c.ID)) > 0 {
 		h, err := d.net.StartResolver(c.ID, nsPath, d.dnsUpstreams(c))
 		if err != nil {

@@ -334,6 +334,18 @@ func TestNetworkConnectDisconnect(t *testing.T) {
 		t.Errorf("dangling networks: %q", got)
 	}
 
+	// The recorded network is joined at the next start, as eth1, with its
+	// alias resolvable there.
+	docker.ok("create", "--name", "joiner", "busybox", "sleep", "60")
+	docker.ok("network", "connect", "--alias", "jj", "app", "joiner")
+	docker.ok("start", "joiner")
+	if out := docker.ok("exec", "joiner", "ip", "-o", "-4", "addr", "show"); !strings.Contains(out, "eth0") || !strings.Contains(out, "eth1") {
+		t.Errorf("a network connected while stopped was not joined at start:\n%s", out)
+	}
+	docker.ok("run", "-d", "--name", "peer", "--network", "app", "busybox", "sleep", "60")
+	docker.ok("exec", "peer", "ping", "-c1", "-W2", "jj")
+	docker.ok("rm", "-f", "joiner", "peer")
+
 	docker.ok("network", "disconnect", "app", "stopped")
 	mustFail(t, docker.run("network", "disconnect", "app", "stopped"), "is not connected to network app", "disconnect twice")
 	mustFail(t, docker.run("network", "disconnect", "bridge", "stopped"), "not implemented yet", "disconnect from the create-time network")
