@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/berth-engine/berth/cmd/berth/command"
+	"github.com/berth-engine/berth/cmd/berth/command/formatter"
 	"github.com/berth-engine/berth/cmd/berth/command/opts"
 )
 
@@ -88,12 +89,6 @@ func completeContainers(cli *command.Cli, all bool) cobra.CompletionFunc {
 		return containerNames(cmd.Context(), api, all, args), cobra.ShellCompDirectiveNoFileComp
 	}
 }
-
-const formatHelp = `Format output using a custom template:
-'table':            Print output in table format with column headers (default)
-'table TEMPLATE':   Print output in table format using the given Go template
-'json':             Print in JSON format
-'TEMPLATE':         Print output using the given Go template.`
 
 func addCreateFlags(f *pflag.FlagSet, o *createOptions) {
 	f.StringVar(&o.name, "name", "", "Assign a name to the container")
@@ -322,7 +317,7 @@ func newPsCommand(cli *command.Cli, use string, aliases ...string) *cobra.Comman
 	f := cmd.Flags()
 	f.BoolVarP(&o.all, "all", "a", false, "Show all containers (default shows just running)")
 	f.VarP(filters, "filter", "f", "Filter output based on conditions provided")
-	f.StringVar(&o.format, "format", "", formatHelp)
+	f.StringVar(&o.format, "format", "", formatter.Help)
 	f.IntVarP(&o.last, "last", "n", -1, "Show n last created containers (includes all states)")
 	f.BoolVarP(&o.latest, "latest", "l", false, "Show the latest created container (includes all states)")
 	f.BoolVar(&o.noTrunc, "no-trunc", false, "Don't truncate output")
@@ -553,7 +548,7 @@ func newStatsCommand(cli *command.Cli) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&o.all, "all", "a", false, "Show all containers (default shows just running)")
-	f.StringVar(&o.format, "format", "", formatHelp)
+	f.StringVar(&o.format, "format", "", formatter.Help)
 	f.BoolVar(&o.noStream, "no-stream", false, "Disable streaming stats and only pull the first result")
 	f.BoolVar(&o.noTrunc, "no-trunc", false, "Do not truncate output")
 	return cmd

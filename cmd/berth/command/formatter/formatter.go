@@ -125,3 +125,10 @@ func Write[T any](out io.Writer, format string, header any, rows []T) error {
 	_, _ = body.WriteTo(tw)
 	return tw.Flush()
 }
+
+// Help is the --format flag's help text, the same for every list command.
+const Help = `Format output using a custom template:
+'table':            Print output in table format with column headers (default)
+'table TEMPLATE':   Print output in table format using the given Go template
+'json':             Print in JSON format
+'TEMPLATE':         Print output using the given Go template.`

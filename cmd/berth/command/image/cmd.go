@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-engine/berth/cmd/berth/command"
+	"github.com/berth-engine/berth/cmd/berth/command/formatter"
 	"github.com/berth-engine/berth/cmd/berth/command/opts"
 )
 
@@ -50,12 +51,6 @@ func NewShortcuts(cli *command.Cli) []*cobra.Command {
 	}
 }
 
-const formatHelp = `Format output using a custom template:
-'table':            Print output in table format with column headers (default)
-'table TEMPLATE':   Print output in table format using the given Go template
-'json':             Print in JSON format
-'TEMPLATE':         Print output using the given Go template.`
-
 func newListCommand(cli *command.Cli, use string, aliases ...string) *cobra.Command {
 	var o listOptions
 	filters := opts.NewFilterOpt()
@@ -81,7 +76,7 @@ func newListCommand(cli *command.Cli, use string, aliases ...string) *cobra.Comm
 	f.BoolVarP(&o.all, "all", "a", false, "Show all images (default hides intermediate images)")
 	f.BoolVar(&o.digests, "digests", false, "Show digests")
 	f.VarP(filters, "filter", "f", "Filter output based on conditions provided")
-	f.StringVar(&o.format, "format", "", formatHelp)
+	f.StringVar(&o.format, "format", "", formatter.Help)
 	f.BoolVar(&o.noTrunc, "no-trunc", false, "Don't truncate output")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "Only show image IDs")
 	_ = cmd.RegisterFlagCompletionFunc("filter", completeFilterKeys)
@@ -127,7 +122,7 @@ func newHistoryCommand(cli *command.Cli, use string) *cobra.Command {
 		ValidArgsFunction: completeImageNames(cli, 1),
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.format, "format", "", formatHelp)
+	f.StringVar(&o.format, "format", "", formatter.Help)
 	// docker's -H shorthand is taken by berth's global -H/--host, which
 	// (unlike docker's) is accepted after the subcommand too.
 	f.BoolVar(&o.human, "human", true, "Print sizes and dates in human readable format")

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-engine/berth/cmd/berth/command"
+	"github.com/berth-engine/berth/cmd/berth/command/formatter"
 	"github.com/berth-engine/berth/cmd/berth/command/opts"
 )
 
@@ -79,17 +80,11 @@ func newListCommand(cli *command.Cli) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "Only display volume names")
-	f.StringVar(&o.format, "format", "", formatHelp)
+	f.StringVar(&o.format, "format", "", formatter.Help)
 	f.VarP(filters, "filter", "f", `Provide filter values (e.g. "dangling=true")`)
 	_ = cmd.RegisterFlagCompletionFunc("filter", completeFilterKeys)
 	return cmd
 }
-
-const formatHelp = `Format output using a custom template:
-'table':            Print output in table format with column headers (default)
-'table TEMPLATE':   Print output in table format using the given Go template
-'json':             Print in JSON format
-'TEMPLATE':         Print output using the given Go template.`
 
 func newInspectCommand(cli *command.Cli) *cobra.Command {
 	var o inspectOptions
