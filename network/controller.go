@@ -29,7 +29,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -39,6 +38,7 @@ import (
 	"github.com/vishvananda/netns"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/berth-engine/berth/internal/netnsdo"
 	"github.com/berth-engine/berth/internal/txbatch"
 	"github.com/berth-engine/berth/network/bridge"
 	"github.com/berth-engine/berth/network/dns"
@@ -373,28 +373,7 @@ func (c *Controller) inHostNS(fn func() error) error {
 	if !foreignNS(c.cfg.Netns) {
 		return fn()
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(c.cfg.Netns); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter network namespace: %w", err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
+	return netnsdo.Do(c.cfg.Netns, fn)
 }
 
 // restore rebuilds the in-memory and kernel state from the records.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-engine/berth/internal/netnsdo"
 	"github.com/sirupsen/logrus"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -96,24 +97,8 @@ func onLockedThread(fn func() error) error {
 	return <-errc
 }
 
-// in runs fn with the calling thread inside s (sockets made there stay there).
-func (s *scratchNS) in(fn func() error) error {
-	return onLockedThread(func() error {
-		orig, err := netns.Get()
-		if err != nil {
-			return err
-		}
-		defer orig.Close()
-		if err := netns.Set(s.ns); err != nil {
-			return err
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			return err
-		}
-		return ferr
-	})
-}
+// in runs fn on a thread inside s (sockets made there stay there).
+func (s *scratchNS) in(fn func() error) error { return netnsdo.Do(s.ns, fn) }
 
 // links lists the interface names of s.
 func (s *scratchNS) links(t testing.TB) []string {

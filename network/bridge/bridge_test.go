@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-engine/berth/internal/netnsdo"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -94,24 +95,8 @@ func onLockedThread(fn func() error) error {
 	return <-errc
 }
 
-// in runs fn with the calling thread inside s.
-func (s *scratchNS) in(fn func() error) error {
-	return onLockedThread(func() error {
-		orig, err := netns.Get()
-		if err != nil {
-			return err
-		}
-		defer orig.Close()
-		if err := netns.Set(s.ns); err != nil {
-			return err
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			return err
-		}
-		return ferr
-	})
-}
+// in runs fn on a thread inside s (sockets made there stay there).
+func (s *scratchNS) in(fn func() error) error { return netnsdo.Do(s.ns, fn) }
 
 func checkHostUntouched(t testing.TB) {
 	t.Helper()

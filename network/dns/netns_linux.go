@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"syscall"
 
+	"github.com/berth-engine/berth/internal/netnsdo"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -33,39 +33,16 @@ func ListenInNetns(nsPath string, addr netip.AddrPort) (net.PacketConn, net.List
 	}
 	defer target.Close()
 
-	type result struct {
-		pc  net.PacketConn
-		l   net.Listener
-		err error
+	var pc net.PacketConn
+	var l net.Listener
+	err = netnsdo.Do(target, func() (err error) {
+		pc, l, err = listenHere(addr)
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("dns: listen on %s in network namespace %s: %w", addr, nsPath, err)
 	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{err: fmt.Errorf("dns: get current network namespace: %w", err)}
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{err: fmt.Errorf("dns: enter network namespace %s: %w", nsPath, err)}
-			return
-		}
-
-		pc, l, err := listenHere(addr)
-		if err != nil {
-			err = fmt.Errorf("dns: listen on %s in network namespace %s: %w", addr, nsPath, err)
-		}
-		if rerr := netns.Set(orig); rerr == nil {
-			runtime.UnlockOSThread()
-		}
-		// Otherwise the thread stays locked and exits with this goroutine.
-		ch <- result{pc: pc, l: l, err: err}
-	}()
-	res := <-ch
-	return res.pc, res.l, res.err
+	return pc, l, nil
 }
 
 // listenHere brings lo up and opens UDP and TCP sockets on addr in the

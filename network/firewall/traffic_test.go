@@ -5,39 +5,17 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/berth-engine/berth/internal/netnsdo"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
 
-// inNS runs fn on a thread inside ns. Sockets made there stay in ns. If the
-// thread cannot go back, it stays locked and dies with its goroutine.
-func inNS(ns netns.NsHandle, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			errc <- err
-			return
-		}
-		err = fn()
-		if netns.Set(orig) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
-}
+// inNS runs fn on a thread inside ns; sockets made there stay in ns.
+func inNS(ns netns.NsHandle, fn func() error) error { return netnsdo.Do(ns, fn) }
 
 // whoami serves on addr in ns: each connection is told the address it came
 // from, as the server saw it (which shows NAT at work).
