@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -287,21 +286,9 @@ func (d *Daemon) joinNamespaces(c *container.Container, o *spec.Options) error {
 	return err
 }
 
-var (
-	capsOnce sync.Once
-	capsBnd  []string
-)
-
 // boundingCaps are the capabilities berthd holds: containers get no more.
-func (d *Daemon) boundingCaps() []string {
-	capsOnce.Do(func() {
-		var err error
-		if capsBnd, err = spec.BoundingSet(); err != nil {
-			d.log.WithError(err).Warn("reading the capability bounding set")
-		}
-	})
-	return capsBnd
-}
+// They are read once, when the container runtime opens.
+func (d *Daemon) boundingCaps() []string { return d.rt.boundingCaps }
 
 // mountVolumes mounts each volume and returns the runtime mounts of every
 // mount point; volumes are seeded from the image on first use.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-engine/berth/container"
 	"github.com/berth-engine/berth/container/shim"
+	"github.com/berth-engine/berth/container/spec"
 )
 
 // containerRuntime is the container subsystem's live side: the store of container
@@ -30,6 +31,8 @@ type containerRuntime struct {
 	shimErr    error
 	// spawner keeps a shim started ahead of the next container start.
 	spawner *shim.Spawner
+	// boundingCaps is berthd's capability bounding set.
+	boundingCaps []string
 	// root is <data-root>/containers: per-container logs and the files
 	// bound over /etc/hosts, /etc/hostname and /etc/resolv.conf.
 	root string
@@ -81,6 +84,11 @@ func (d *Daemon) openContainers() error {
 		backoff:     map[string]*restartBackoff{},
 		resolvers:   map[string]io.Closer{},
 	}
+	caps, err := spec.BoundingSet()
+	if err != nil {
+		d.log.WithError(err).Warn("reading the capability bounding set")
+	}
+	rt.boundingCaps = caps
 	for _, dir := range []string{rt.root, rt.execRoot, rt.runtimeRoot} {
 		if err := os.MkdirAll(dir, 0o710); err != nil {
 			return err
@@ -89,7 +97,6 @@ func (d *Daemon) openContainers() error {
 	if shimErr == nil {
 		rt.spawner = shim.NewSpawner(shimBin, rt.execRoot)
 	}
-	var err error
 	if rt.store, err = container.Open(rt.root); err != nil {
 		if rt.spawner != nil {
 			rt.spawner.Close()
