@@ -40,6 +40,11 @@ type Container struct {
 	// NetworkingConfig is the create request's per-network endpoint
 	// settings (aliases, --ip), by network name.
 	NetworkingConfig *network.NetworkingConfig `json:",omitempty"`
+	// LeftNetworkMode: `docker network disconnect` took the container off
+	// the network its NetworkMode names; starts do not join it again until
+	// a `docker network connect` to it. NetworkMode itself stays, as
+	// Docker's HostConfig does.
+	LeftNetworkMode bool `json:",omitempty"`
 
 	State                  State
 	RestartCount           int

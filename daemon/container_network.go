@@ -13,6 +13,7 @@ import (
 	"time"
 
 	containertypes "github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
 	networktypes "github.com/moby/moby/api/types/network"
 
 	"github.com/berth-engine/berth/container"
@@ -37,6 +38,20 @@ func (d *Daemon) defaultNetworkMode() containertypes.NetworkMode {
 		return network.NameNone
 	}
 	return network.NameBridge
+}
+
+// hostGateway is the --add-host value that stands for the host's address
+// as containers see it.
+const hostGateway = "host-gateway"
+
+// hostGatewayIP is what host-gateway means, as Docker's default: the
+// default bridge's gateway, the host's address on berth0.
+func (d *Daemon) hostGatewayIP() (netip.Addr, error) {
+	n, err := d.net.Network(network.NameBridge)
+	if err != nil || !n.Gateway.IsValid() {
+		return netip.Addr{}, invalidf("unable to derive the IP value for host-gateway: the default bridge network is disabled (--bridge none)")
+	}
+	return n.Gateway, nil
 }
 
 // checkUserNetwork validates a NetworkMode that names a user network: it
@@ -84,15 +99,20 @@ func portsToPublish(c *container.Container) ([]network.PortBinding, error) {
 		}
 		pb := network.PortBinding{Proto: proto, HostIP: b.HostIP.Unmap(), ContainerPort: p.Num()}
 		if hp := strings.TrimSpace(b.HostPort); hp != "" {
+			// "8000-8010": the first free port of the range, as Docker's.
 			lo, hi, isRange := strings.Cut(hp, "-")
-			if isRange && lo != hi {
-				return invalidf("cannot publish port %s on host ports %s: host port ranges are not supported, give one port", p, hp)
-			}
 			n, err := strconv.ParseUint(lo, 10, 16)
 			if err != nil {
 				return invalidf("invalid host port %q for port %s", hp, p)
 			}
 			pb.HostPort = uint16(n)
+			if isRange {
+				m, err := strconv.ParseUint(hi, 10, 16)
+				if err != nil || m < n || n == 0 {
+					return invalidf("invalid host port range %q for port %s", hp, p)
+				}
+				pb.HostPortEnd = uint16(m)
+			}
 		}
 		out = append(out, pb)
 		return nil
@@ -170,20 +190,61 @@ func comparePorts(a, b networktypes.Port) int {
 }
 
 // connectContainer attaches a starting container (its init is pid, created
-// and not yet running) to the network of its NetworkMode; the returned
-// undo releases everything it did. Caller holds c's lock.
+// and not yet running) to the network of its NetworkMode, unless `docker
+// network disconnect` took it off that one, and to the networks `docker
+// network connect` recorded (eth1, eth2...; ports are published on the
+// first network only, as Docker's). The returned undo releases everything
+// it did. Caller holds c's lock.
 func (d *Daemon) connectContainer(ctx context.Context, c *container.Container, pid int) (undo func(), retErr error) {
-	ref := endpointNetwork(c.HostConfig.NetworkMode)
-	if ref == "" {
+	var refs []string
+	primaryID := ""
+	if ref := endpointNetwork(c.HostConfig.NetworkMode); ref != "" && !c.LeftNetworkMode {
+		refs = append(refs, ref)
+		if n, err := d.net.Network(ref); err == nil {
+			primaryID = n.ID
+		}
+	}
+	if mode := c.HostConfig.NetworkMode; !mode.IsContainer() && !mode.IsHost() && !mode.IsNone() {
+		refs = append(refs, d.extraNetworks(c, primaryID)...)
+	}
+	if len(refs) == 0 {
 		return func() {}, nil
 	}
 	ports, err := portsToPublish(c)
 	if err != nil {
 		return nil, err
 	}
-	nsPath := fmt.Sprintf("/proc/%d/ns/net", pid)
+	nsPath := netnsPath(pid)
+	release := func() { d.disconnectContainer(c.ID) }
+	defer func() {
+		if retErr != nil {
+			release()
+		}
+	}()
+	for i, ref := range refs {
+		if i > 0 {
+			ports = nil
+		}
+		if _, err := d.joinNetwork(ctx, c, ref, nsPath, endpointSettings(c, ref), ports); err != nil {
+			return nil, err
+		}
+	}
+	if err := d.ensureResolver(c, nsPath); err != nil {
+		return nil, err
+	}
+	return release, nil
+}
+
+// netnsPath is the network namespace of the container whose init is pid.
+func netnsPath(pid int) string { return fmt.Sprintf("/proc/%d/ns/net", pid) }
+
+// joinNetwork connects c, whose network namespace is nsPath, to network ref
+// with the endpoint settings es (aliases, --ip) and ports, adds its address
+// to the container's /etc/hosts and publishes the network's connect event.
+// Caller holds c's lock.
+func (d *Daemon) joinNetwork(ctx context.Context, c *container.Container, ref, nsPath string, es *networktypes.EndpointSettings, ports []network.PortBinding) (network.Endpoint, error) {
 	cfg := network.EndpointConfig{ContainerID: c.ID, Name: strings.TrimPrefix(c.Name, "/"), NsPath: nsPath, Ports: ports}
-	if es := endpointSettings(c, ref); es != nil {
+	if es != nil {
 		cfg.Aliases = es.Aliases
 		if es.IPAMConfig != nil {
 			cfg.StaticIP = es.IPAMConfig.IPv4Address
@@ -191,61 +252,98 @@ func (d *Daemon) connectContainer(ctx context.Context, c *container.Container, p
 	}
 	ep, err := d.net.Connect(ctx, ref, cfg)
 	if err != nil {
-		return nil, err
-	}
-	undo = func() { d.disconnectContainer(c.ID) }
-	defer func() {
-		if retErr != nil {
-			undo()
-		}
-	}()
-	// The networks `docker network connect` recorded while the container
-	// was stopped join as eth1, eth2... (ports are published on the
-	// first network only, as Docker's).
-	for _, extra := range d.extraNetworks(c, ep.NetworkID) {
-		ecfg := network.EndpointConfig{ContainerID: c.ID, Name: cfg.Name, NsPath: nsPath}
-		if es := endpointSettings(c, extra); es != nil {
-			ecfg.Aliases = es.Aliases
-			if es.IPAMConfig != nil {
-				ecfg.StaticIP = es.IPAMConfig.IPv4Address
-			}
-		}
-		if _, err := d.net.Connect(ctx, extra, ecfg); err != nil {
-			return nil, err
-		}
-	}
-	if len(d.net.UserNetworks(c.ID)) > 0 {
-		h, err := d.net.StartResolver(c.ID, nsPath, d.dnsUpstreams(c))
-		if err != nil {
-			return nil, err
-		}
-		d.rt.mu.Lock()
-		if old := d.rt.resolvers[c.ID]; old != nil {
-			old.Close()
-		}
-		d.rt.resolvers[c.ID] = h
-		d.rt.mu.Unlock()
-		if err := os.WriteFile(c.ResolvConfPath, embeddedResolvConf(c), 0o644); err != nil {
-			return nil, err
-		}
+		return ep, err
 	}
 	if ep.IP.IsValid() {
-		// The same file (and inode) the container has bound over its
-		// /etc/hosts.
-		hosts, err := os.ReadFile(c.HostsPath)
-		if err != nil {
-			return nil, err
-		}
-		hostname := c.Config.Hostname
-		if c.Config.Domainname != "" {
-			hostname = hostname + "." + c.Config.Domainname + " " + c.Config.Hostname
-		}
-		hosts = fmt.Appendf(hosts, "%s\t%s\n", ep.IP.Addr(), hostname)
-		if err := os.WriteFile(c.HostsPath, hosts, 0o644); err != nil {
-			return nil, err
+		if err := d.addHostsEntry(c, ep.IP.Addr()); err != nil {
+			if derr := d.net.Disconnect(ctx, ep.NetworkID, c.ID); derr != nil {
+				d.log.WithError(derr).WithField("container", container.ShortID(c.ID)).Warn("releasing the endpoint of a failed connect")
+			}
+			return network.Endpoint{}, err
 		}
 	}
-	return undo, nil
+	d.logEndpointEvent(ep, eventtypes.ActionConnect)
+	return ep, nil
+}
+
+// leaveNetwork disconnects c from the network of ep and removes its address
+// from the container's /etc/hosts. Caller holds c's lock.
+func (d *Daemon) leaveNetwork(ctx context.Context, c *container.Container, ep network.Endpoint) error {
+	if err := d.net.Disconnect(ctx, ep.NetworkID, c.ID); err != nil {
+		return err
+	}
+	if ep.IP.IsValid() {
+		if err := d.removeHostsEntry(c, ep.IP.Addr()); err != nil {
+			d.log.WithError(err).WithField("container", container.ShortID(c.ID)).Warn("removing the container's address from its /etc/hosts")
+		}
+	}
+	d.logEndpointEvent(ep, eventtypes.ActionDisconnect)
+	return nil
+}
+
+// logEndpointEvent publishes a network connect or disconnect event, with
+// the container in its attributes as Docker's.
+func (d *Daemon) logEndpointEvent(ep network.Endpoint, action eventtypes.Action) {
+	n, err := d.net.Network(ep.NetworkID)
+	if err != nil {
+		n = network.Network{ID: ep.NetworkID, Name: ep.NetworkName}
+	}
+	d.logNetworkEvent(n, action, map[string]string{"container": ep.ContainerID})
+}
+
+// ensureResolver starts the container's embedded DNS, once it is on a user
+// network, and points its resolv.conf at it; a running one learns of new
+// networks from the Controller. Caller holds c's lock.
+func (d *Daemon) ensureResolver(c *container.Container, nsPath string) error {
+	if len(d.net.UserNetworks(c.ID)) == 0 {
+		return nil
+	}
+	d.rt.mu.Lock()
+	running := d.rt.resolvers[c.ID] != nil
+	d.rt.mu.Unlock()
+	if running {
+		return nil
+	}
+	h, err := d.net.StartResolver(c.ID, nsPath, d.dnsUpstreams(c))
+	if err != nil {
+		return err
+	}
+	d.rt.mu.Lock()
+	d.rt.resolvers[c.ID] = h
+	d.rt.mu.Unlock()
+	// The same file (and inode) the container has bound over its
+	// /etc/resolv.conf.
+	return os.WriteFile(c.ResolvConfPath, embeddedResolvConf(c), 0o644)
+}
+
+// addHostsEntry adds the container's address on a network to its
+// /etc/hosts (the same file and inode it has bound), as Docker does for
+// each network it joins.
+func (d *Daemon) addHostsEntry(c *container.Container, ip netip.Addr) error {
+	hosts, err := os.ReadFile(c.HostsPath)
+	if err != nil {
+		return err
+	}
+	hostname := c.Config.Hostname
+	if c.Config.Domainname != "" {
+		hostname = hostname + "." + c.Config.Domainname + " " + c.Config.Hostname
+	}
+	hosts = fmt.Appendf(hosts, "%s\t%s\n", ip, hostname)
+	return os.WriteFile(c.HostsPath, hosts, 0o644)
+}
+
+// removeHostsEntry drops the lines addHostsEntry wrote for ip.
+func (d *Daemon) removeHostsEntry(c *container.Container, ip netip.Addr) error {
+	hosts, err := os.ReadFile(c.HostsPath)
+	if err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(string(hosts), "\n")
+	lines = slices.DeleteFunc(lines, func(l string) bool {
+		f := strings.Fields(l)
+		return len(f) > 1 && f[0] == ip.String()
+	})
+	return os.WriteFile(c.HostsPath, []byte(strings.Join(lines, "")), 0o644)
 }
 
 // disconnectContainer stops the container's embedded DNS and releases
@@ -267,7 +365,9 @@ func (d *Daemon) disconnectContainer(id string) {
 	for _, ep := range d.net.Endpoints(id) {
 		if err := d.net.Disconnect(ctx, ep.NetworkID, id); err != nil && !errors.Is(err, network.ErrNoSuchEndpoint) {
 			log.WithError(err).WithField("network", ep.NetworkName).Warn("releasing the container's endpoint")
+			continue
 		}
+		d.logEndpointEvent(ep, eventtypes.ActionDisconnect)
 	}
 }
 
@@ -278,7 +378,7 @@ func (d *Daemon) restoreResolver(c *container.Container, pid int) {
 	if len(d.net.UserNetworks(c.ID)) == 0 {
 		return
 	}
-	h, err := d.net.StartResolver(c.ID, fmt.Sprintf("/proc/%d/ns/net", pid), d.dnsUpstreams(c))
+	h, err := d.net.StartResolver(c.ID, netnsPath(pid), d.dnsUpstreams(c))
 	if err != nil {
 		d.log.WithError(err).WithField("container", container.ShortID(c.ID)).Warn("live-restore: restarting the container's embedded DNS")
 		return
@@ -397,19 +497,33 @@ func (d *Daemon) networkSettings(c *container.Container) (map[string]*networktyp
 		}
 		networks[ep.NetworkName] = es
 	}
-	if name := networkNameOf(c.HostConfig.NetworkMode); name != "" && len(eps) == 0 {
-		es := &networktypes.EndpointSettings{}
-		if cfg := endpointSettings(c, name); cfg != nil {
-			es.IPAMConfig = cfg.IPAMConfig.Copy()
-			es.Aliases = slices.Clone(cfg.Aliases)
-			es.Links = slices.Clone(cfg.Links)
-			es.DriverOpts = cfg.DriverOpts
+	if len(eps) == 0 {
+		// Not running: the networks it joins at its next start.
+		var refs []string
+		if name := networkNameOf(c.HostConfig.NetworkMode); name != "" && !c.LeftNetworkMode {
+			refs = append(refs, name)
 		}
-		if n, err := d.net.Network(name); err == nil {
-			es.NetworkID = n.ID
-			name = n.Name
+		if !c.HostConfig.NetworkMode.IsContainer() && c.NetworkingConfig != nil {
+			for ref := range c.NetworkingConfig.EndpointsConfig {
+				if !slices.Contains(refs, ref) {
+					refs = append(refs, ref)
+				}
+			}
 		}
-		networks[name] = es
+		for _, name := range refs {
+			es := &networktypes.EndpointSettings{}
+			if cfg := endpointSettings(c, name); cfg != nil {
+				es.IPAMConfig = cfg.IPAMConfig.Copy()
+				es.Aliases = slices.Clone(cfg.Aliases)
+				es.Links = slices.Clone(cfg.Links)
+				es.DriverOpts = cfg.DriverOpts
+			}
+			if n, err := d.net.Network(name); err == nil {
+				es.NetworkID = n.ID
+				name = n.Name
+			}
+			networks[name] = es
+		}
 	}
 
 	ports := networktypes.PortMap{}

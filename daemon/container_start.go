@@ -394,6 +394,13 @@ func (d *Daemon) writeContainerFiles(c *container.Container) error {
 		if !ok {
 			name, ip, _ = strings.Cut(h, "=")
 		}
+		if ip == hostGateway {
+			gw, err := d.hostGatewayIP()
+			if err != nil {
+				return err
+			}
+			ip = gw.String()
+		}
 		fmt.Fprintf(&hosts, "%s\t%s\n", ip, name)
 	}
 	if err := os.WriteFile(c.HostsPath, []byte(hosts.String()), 0o644); err != nil {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	containertypes "github.com/moby/moby/api/types/container"
@@ -304,18 +305,12 @@ const (
 	msgNoNetwork     = "container cannot be connected to multiple networks with one of the networks in private (none) mode"
 )
 
-// errRunningNetworkChange: changing a running container's networks needs
-// the container side (a veth into its live namespace, its resolv.conf and
-// hosts), which is not there yet.
-func errRunningNetworkChange(what string) error {
-	return cerrdefs.ErrNotImplemented.WithMessage("not implemented yet: " + what + " a running container; stop it first, or create it with --network")
-}
-
 // NetworkConnect connects a container to a network (docker network
-// connect). A stopped container gets the network recorded in its
-// NetworkingConfig (with the endpoint settings: aliases, --ip), as Docker
-// records it in its NetworkSettings, for its next start; a running one is
-// not supported yet.
+// connect). A running container gets the interface in its live namespace
+// (eth1, eth2...), its address in /etc/hosts and, on its first user
+// network, the embedded DNS; either way the network is recorded with its
+// endpoint settings (aliases, --ip) for the container's next starts, as
+// Docker records it in its NetworkSettings.
 func (d *Daemon) NetworkConnect(ctx context.Context, name string, req networktypes.ConnectRequest) error {
 	c, err := d.getContainer(req.Container)
 	if err != nil {
@@ -327,9 +322,6 @@ func (d *Daemon) NetworkConnect(ctx context.Context, name string, req networktyp
 	}
 	c.Lock()
 	defer c.Unlock()
-	if c.State.Running || c.State.Restarting {
-		return errRunningNetworkChange("connecting")
-	}
 	if c.State.Removing || c.State.Dead {
 		return conflictf("container %s is marked for removal and cannot be connected or disconnected to the network", c.ID)
 	}
@@ -337,13 +329,13 @@ func (d *Daemon) NetworkConnect(ctx context.Context, name string, req networktyp
 	if err := d.checkConnect(c, n, es); err != nil {
 		return err
 	}
+	live := liveNetns(c)
 	if d.configuredFor(c, n) != "" {
-		return nil // already there: Docker keeps the recorded settings
-	}
-	cfg := &networktypes.NetworkingConfig{EndpointsConfig: map[string]*networktypes.EndpointSettings{}}
-	if c.NetworkingConfig != nil {
-		for k, v := range c.NetworkingConfig.EndpointsConfig {
-			cfg.EndpointsConfig[k] = v
+		if live && d.endpointOn(c, n) != nil {
+			return cerrdefs.ErrPermissionDenied.WithMessage(fmt.Sprintf("endpoint with name %s already exists in network %s", strings.TrimPrefix(c.Name, "/"), n.Name))
+		}
+		if !live {
+			return nil // already recorded: Docker keeps the recorded settings
 		}
 	}
 	if es == nil {
@@ -351,9 +343,70 @@ func (d *Daemon) NetworkConnect(ctx context.Context, name string, req networktyp
 	} else {
 		es = es.Copy()
 	}
-	cfg.EndpointsConfig[n.Name] = es
-	c.NetworkingConfig = cfg
-	return d.rt.store.Save(c)
+	if live {
+		nsPath := netnsPath(c.State.Pid)
+		ep, err := d.joinNetwork(ctx, c, n.ID, nsPath, es, nil)
+		if err != nil {
+			return err
+		}
+		if err := d.ensureResolver(c, nsPath); err != nil {
+			d.log.WithError(err).WithField("container", container.ShortID(c.ID)).Warn("starting the container's embedded DNS")
+		}
+		if err := d.recordConnect(c, n, es); err != nil {
+			if lerr := d.leaveNetwork(ctx, c, ep); lerr != nil {
+				d.log.WithError(lerr).WithField("container", container.ShortID(c.ID)).Warn("undoing a connect that could not be recorded")
+			}
+			return err
+		}
+		return nil
+	}
+	return d.recordConnect(c, n, es)
+}
+
+// liveNetns reports whether c has a network namespace to change now: it
+// runs (paused or not). A restarting container joins at its next start.
+// Caller holds c's lock.
+func liveNetns(c *container.Container) bool {
+	return c.State.Running && !c.State.Restarting && c.State.Pid > 0
+}
+
+// endpointOn is c's live endpoint on n, or nil.
+func (d *Daemon) endpointOn(c *container.Container, n network.Network) *network.Endpoint {
+	for _, ep := range d.net.Endpoints(c.ID) {
+		if ep.NetworkID == n.ID {
+			return &ep
+		}
+	}
+	return nil
+}
+
+// recordConnect records n, with the endpoint settings es, among the
+// networks c joins at start, and saves c. Caller holds c's lock.
+func (d *Daemon) recordConnect(c *container.Container, n network.Network, es *networktypes.EndpointSettings) error {
+	cfg := cloneNetworkingConfig(c.NetworkingConfig)
+	key := n.Name
+	left := c.LeftNetworkMode
+	if ref := string(c.HostConfig.NetworkMode); left && d.sameNetwork(ref, n) {
+		key, left = ref, false
+	}
+	cfg.EndpointsConfig[key] = es
+	prevCfg, prevLeft := c.NetworkingConfig, c.LeftNetworkMode
+	c.NetworkingConfig, c.LeftNetworkMode = cfg, left
+	if err := d.rt.store.Save(c); err != nil {
+		c.NetworkingConfig, c.LeftNetworkMode = prevCfg, prevLeft
+		return err
+	}
+	return nil
+}
+
+func cloneNetworkingConfig(in *networktypes.NetworkingConfig) *networktypes.NetworkingConfig {
+	out := &networktypes.NetworkingConfig{EndpointsConfig: map[string]*networktypes.EndpointSettings{}}
+	if in != nil {
+		for k, v := range in.EndpointsConfig {
+			out.EndpointsConfig[k] = v
+		}
+	}
+	return out
 }
 
 // checkConnect refuses what Docker refuses when connecting c to n. Caller
@@ -387,22 +440,15 @@ func (d *Daemon) checkConnect(c *container.Container, n network.Network, es *net
 }
 
 // configuredFor returns how c's configuration names network n: its
-// NetworkMode, or a key of its NetworkingConfig; "" when it names it
-// nowhere. Caller holds c's lock.
+// NetworkMode (unless disconnected from it), or a key of its
+// NetworkingConfig; "" when it names it nowhere. Caller holds c's lock.
 func (d *Daemon) configuredFor(c *container.Container, n network.Network) string {
-	same := func(ref string) bool {
-		if ref == n.Name || ref == n.ID {
-			return true
-		}
-		o, err := d.net.Network(ref)
-		return err == nil && o.ID == n.ID
-	}
-	if ref := string(c.HostConfig.NetworkMode); ref != "" && !containertypes.NetworkMode(ref).IsContainer() && same(ref) {
+	if ref := string(c.HostConfig.NetworkMode); ref != "" && !c.LeftNetworkMode && !containertypes.NetworkMode(ref).IsContainer() && d.sameNetwork(ref, n) {
 		return ref
 	}
 	if c.NetworkingConfig != nil {
 		for ref := range c.NetworkingConfig.EndpointsConfig {
-			if same(ref) {
+			if d.sameNetwork(ref, n) {
 				return ref
 			}
 		}
@@ -410,10 +456,19 @@ func (d *Daemon) configuredFor(c *container.Container, n network.Network) string
 	return ""
 }
 
+// sameNetwork reports whether ref (a name, an ID or an ID prefix) names n.
+func (d *Daemon) sameNetwork(ref string, n network.Network) bool {
+	if ref == n.Name || ref == n.ID {
+		return true
+	}
+	o, err := d.net.Network(ref)
+	return err == nil && o.ID == n.ID
+}
+
 // NetworkDisconnect disconnects a container from a network (docker network
-// disconnect). A stopped container forgets the network recorded by
-// NetworkConnect; the network of its --network (NetworkMode), and any
-// network of a running container, cannot be disconnected yet.
+// disconnect): a running container loses the interface at once; either
+// way the network is forgotten for its next starts, the network of its
+// --network included (HostConfig.NetworkMode stays, as Docker's).
 func (d *Daemon) NetworkDisconnect(ctx context.Context, name string, req networktypes.DisconnectRequest) error {
 	c, err := d.getContainer(req.Container)
 	if err != nil {
@@ -425,28 +480,40 @@ func (d *Daemon) NetworkDisconnect(ctx context.Context, name string, req network
 	}
 	c.Lock()
 	defer c.Unlock()
-	if c.State.Running || c.State.Restarting {
-		return errRunningNetworkChange("disconnecting")
-	}
 	if c.State.Removing || c.State.Dead {
 		return conflictf("container %s is marked for removal and cannot be connected or disconnected to the network", c.ID)
 	}
+	if n.Driver == network.DriverHost && c.HostConfig.NetworkMode.IsHost() {
+		return invalidf("container cannot be disconnected from host network or connected to host network")
+	}
 	ref := d.configuredFor(c, n)
-	switch {
-	case ref == "":
+	var ep *network.Endpoint
+	if liveNetns(c) {
+		ep = d.endpointOn(c, n)
+	}
+	if ref == "" && ep == nil {
 		return cerrdefs.ErrNotFound.WithMessage(fmt.Sprintf("container %s is not connected to network %s", c.ID, n.Name))
-	case ref == string(c.HostConfig.NetworkMode):
-		if n.Driver == network.DriverHost {
-			return invalidf("container cannot be disconnected from host network or connected to host network")
-		}
-		return cerrdefs.ErrNotImplemented.WithMessage(fmt.Sprintf("not implemented yet: disconnecting a container from the network it was created with (--network %s)", ref))
 	}
-	cfg := &networktypes.NetworkingConfig{EndpointsConfig: map[string]*networktypes.EndpointSettings{}}
-	for k, v := range c.NetworkingConfig.EndpointsConfig {
-		if k != ref {
-			cfg.EndpointsConfig[k] = v
+	if ep != nil {
+		if err := d.leaveNetwork(ctx, c, *ep); err != nil {
+			return err
 		}
 	}
-	c.NetworkingConfig = cfg
-	return d.rt.store.Save(c)
+	cfg := cloneNetworkingConfig(c.NetworkingConfig)
+	for k := range cfg.EndpointsConfig {
+		if d.sameNetwork(k, n) {
+			delete(cfg.EndpointsConfig, k)
+		}
+	}
+	left := c.LeftNetworkMode
+	if mode := string(c.HostConfig.NetworkMode); mode != "" && !containertypes.NetworkMode(mode).IsContainer() && d.sameNetwork(mode, n) {
+		left = true
+	}
+	prevCfg, prevLeft := c.NetworkingConfig, c.LeftNetworkMode
+	c.NetworkingConfig, c.LeftNetworkMode = cfg, left
+	if err := d.rt.store.Save(c); err != nil {
+		c.NetworkingConfig, c.LeftNetworkMode = prevCfg, prevLeft
+		return err
+	}
+	return nil
 }

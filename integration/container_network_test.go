@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/berth-engine/berth/network/ipam"
 )
 
 // Containers on networks: each test runs its berthd in a network namespace
@@ -134,6 +138,11 @@ func TestContainerNetworkPublish(t *testing.T) {
 	if id := docker.inspect("{{.NetworkSettings.Networks.bridge.NetworkID}}", "web"); len(id) != 64 {
 		t.Errorf("inspect: NetworkID %q", id)
 	}
+	// The deprecated top-level fields API 1.44 still has (docker-py and
+	// scripts read them): the default bridge's endpoint.
+	if got := docker.inspect("{{.NetworkSettings.IPAddress}} {{.NetworkSettings.Gateway}} {{.NetworkSettings.MacAddress}} {{.NetworkSettings.IPPrefixLen}}", "web"); got != ip+" "+gw+" "+mac+" "+plen {
+		t.Errorf("inspect top-level NetworkSettings: %q, want %q", got, ip+" "+gw+" "+mac+" "+plen)
+	}
 	if body, err := n.get(ip + ":80"); err != nil || !strings.Contains(body, fixtureIndex) {
 		t.Errorf("the container's address: %q, %v", body, err)
 	}
@@ -170,6 +179,17 @@ func TestContainerNetworkPublish(t *testing.T) {
 	if out := docker.out("port", "all"); !regexp.MustCompile(`^80/tcp -> 0\.0\.0\.0:\d+$`).MatchString(out) {
 		t.Errorf("docker port all: %q", out)
 	}
+
+	// A host port range: the first free port of it (web holds 18080); and
+	// a range onto a range, one to one.
+	docker.ok("run", "-d", "--name", "ranged", "-p", "127.0.0.1:18080-18082:80", "-p", "127.0.0.1:18090-18091:90-91", "fixture/layered:1.0")
+	if got := docker.out("port", "ranged"); got != "80/tcp -> 127.0.0.1:18081\n90/tcp -> 127.0.0.1:18090\n91/tcp -> 127.0.0.1:18091" {
+		t.Errorf("docker port ranged: %q", got)
+	}
+	if body, err := n.get("127.0.0.1:18081"); err != nil || !strings.Contains(body, fixtureIndex) {
+		t.Errorf("the port picked from the range: %q, %v", body, err)
+	}
+	docker.ok("rm", "-f", "ranged")
 
 	// A port already taken: a clear error, and nothing left running.
 	veths := n.veths()
@@ -255,11 +275,69 @@ func TestContainerNetworkUserDNS(t *testing.T) {
 	docker.ok("network", "rm", "n1")
 }
 
-// Removing containers releases their veths and their port rules.
+// A storm of 100 `docker run --rm -p` containers (ten at a time, each
+// exiting on its own) leaves berthd's namespace as it found it: the same
+// links, the same nftables ruleset, no address held in the IPAM db; then 20
+// detached ones removed with rm -f release their veths and port rules, and
+// no host port was handed out twice.
 func TestContainerNetworkCleanup(t *testing.T) {
 	t.Parallel()
 	n := newNetDocker(t)
 	docker := n.docker
+
+	links := func() string {
+		r := n.inNS("ip", "-o", "link", "show")
+		if r.exitCode != 0 {
+			t.Fatalf("ip link: %s", r)
+		}
+		// Names only: a bridge's carrier flags follow its ports.
+		var names []string
+		for _, l := range lines(r.stdout) {
+			if f := strings.Fields(l); len(f) > 1 {
+				names = append(names, strings.TrimSuffix(f[1], ":"))
+			}
+		}
+		return strings.Join(names, " ")
+	}
+	ruleset := func() string {
+		r := n.inNS("nft", "-s", "list", "ruleset") // -s: no counters
+		if r.exitCode != 0 {
+			t.Fatalf("nft list ruleset: %s", r)
+		}
+		return r.stdout
+	}
+	linksBefore, rulesBefore := links(), ruleset()
+
+	const storm, parallel = 100, 10
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []string
+	for i := 0; i < storm; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r := docker.run("run", "--rm", "-p", "0:80", "-p", "127.0.0.1::81/udp", "busybox", "true")
+			if r.exitCode != 0 {
+				mu.Lock()
+				failures = append(failures, r.String())
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Fatalf("%d of %d runs failed; first:\n%s", len(failures), storm, failures[0])
+	}
+	waitFor(t, 10*time.Second, "the storm's containers to be removed", func() bool { return docker.out("ps", "-aq") == "" })
+	if got := links(); got != linksBefore {
+		t.Errorf("links after the storm:\n%s\nbefore:\n%s", got, linksBefore)
+	}
+	if got := ruleset(); got != rulesBefore {
+		t.Errorf("nftables ruleset after the storm:\n%s\nbefore:\n%s", got, rulesBefore)
+	}
 
 	var ids []string
 	for i := 0; i < 20; i++ {
@@ -280,18 +358,31 @@ func TestContainerNetworkCleanup(t *testing.T) {
 		seen[p] = true
 	}
 	docker.ok(append([]string{"rm", "-f"}, ids...)...)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		v, p := n.veths(), n.portRules()
-		if len(v) == 0 && len(p) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after rm -f: veths left:\n%s\nport rules left:\n%s", strings.Join(v, "\n"), strings.Join(p, "\n"))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, "veths and port rules to go", func() bool { return len(n.veths()) == 0 && len(n.portRules()) == 0 })
 	if got := docker.out("ps", "-aq"); got != "" {
 		t.Errorf("containers left: %q", got)
+	}
+	if got := links(); got != linksBefore {
+		t.Errorf("links at the end:\n%s\nbefore:\n%s", got, linksBefore)
+	}
+	if got := ruleset(); got != rulesBefore {
+		t.Errorf("nftables ruleset at the end:\n%s\nbefore:\n%s", got, rulesBefore)
+	}
+
+	// The IPAM db, read once berthd has let go of it: no address held.
+	n.d.stop()
+	store, err := ipam.Open(filepath.Join(n.d.dataRoot, "network", "ipam.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	nets, err := store.Networks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nw := range nets {
+		if held, err := store.Allocations(nw.ID); err != nil || len(held) != 0 {
+			t.Errorf("IPAM: network %s holds %v (%v) after every container is gone", nw.ID, held, err)
+		}
 	}
 }

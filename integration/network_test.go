@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/network"
@@ -304,9 +305,11 @@ func TestNetworkBerthCLI(t *testing.T) {
 	}
 }
 
-// TestNetworkConnectDisconnect covers what the network side does alone:
-// a stopped container records the networks it is connected to for its next
-// start; a running container's networks cannot be changed yet.
+// TestNetworkConnectDisconnect: a stopped container records the networks
+// it is connected to for its next start; a running one gains and loses
+// interfaces at once (eth1...), with its names in the embedded DNS, its
+// address in /etc/hosts and connect/disconnect events, and keeps the
+// change across a restart.
 func TestNetworkConnectDisconnect(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("nsenter"); err != nil {
@@ -348,15 +351,73 @@ func TestNetworkConnectDisconnect(t *testing.T) {
 
 	docker.ok("network", "disconnect", "app", "stopped")
 	mustFail(t, docker.run("network", "disconnect", "app", "stopped"), "is not connected to network app", "disconnect twice")
-	mustFail(t, docker.run("network", "disconnect", "bridge", "stopped"), "not implemented yet", "disconnect from the create-time network")
 
-	// A running container (here without a network of its own, so that the
-	// test does not depend on the container side's bridge endpoints).
+	// A running container on the default bridge joins app live: eth1, its
+	// alias answers from a peer on app, its /etc/hosts gains the address,
+	// and a second connect is Docker's 403.
+	since := time.Now().Add(-time.Second).Unix()
+	docker.ok("run", "-d", "--name", "live", "busybox", "sleep", "300")
+	docker.ok("run", "-d", "--name", "peer2", "--network", "app", "busybox", "sleep", "300")
+	docker.ok("network", "connect", "--alias", "hot", "app", "live")
+	if out := docker.ok("exec", "live", "ip", "-o", "-4", "addr", "show"); !strings.Contains(out, "eth1") {
+		t.Errorf("connect of a running container added no interface:\n%s", out)
+	}
+	docker.ok("exec", "peer2", "ping", "-c1", "-W2", "hot")
+	docker.ok("exec", "peer2", "ping", "-c1", "-W2", "live")
+	appIP := strings.TrimSpace(docker.ok("inspect", "-f", "{{(index .NetworkSettings.Networks \"app\").IPAddress}}", "live"))
+	if appIP == "" {
+		t.Fatal("inspect shows no address on app after a live connect")
+	}
+	if hosts := docker.ok("exec", "live", "cat", "/etc/hosts"); !strings.Contains(hosts, appIP+"\t") {
+		t.Errorf("/etc/hosts lacks %s after connect:\n%s", appIP, hosts)
+	}
+	if conf := docker.ok("exec", "live", "cat", "/etc/resolv.conf"); !strings.Contains(conf, "nameserver 127.0.0.11") {
+		t.Errorf("resolv.conf does not use the embedded DNS after joining a user network:\n%s", conf)
+	}
+	mustFail(t, docker.run("network", "connect", "app", "live"), "endpoint with name live already exists in network app", "connect twice")
+	resp := d.do("POST", "/v1.44/networks/app/connect", network.ConnectRequest{Container: "live"})
+	expectStatus(t, resp, 403, "connect twice over the API")
+
+	// Disconnect: the interface, the name and the hosts line go; the
+	// default bridge (its create-time network) can go too.
+	docker.ok("network", "disconnect", "app", "live")
+	if out := docker.ok("exec", "live", "ip", "-o", "link", "show"); strings.Contains(out, "eth1") {
+		t.Errorf("eth1 is still there after disconnect:\n%s", out)
+	}
+	if r := docker.run("exec", "peer2", "ping", "-c1", "-W1", "hot"); r.exitCode == 0 {
+		t.Error("the alias still resolves after disconnect")
+	}
+	if hosts := docker.ok("exec", "live", "cat", "/etc/hosts"); strings.Contains(hosts, appIP+"\t") {
+		t.Errorf("/etc/hosts keeps %s after disconnect:\n%s", appIP, hosts)
+	}
+	docker.ok("network", "disconnect", "bridge", "live")
+	if out := docker.ok("exec", "live", "ip", "-o", "link", "show"); strings.Contains(out, "eth0") {
+		t.Errorf("eth0 is still there after disconnecting the default bridge:\n%s", out)
+	}
+	if got := docker.ok("inspect", "-f", "{{len .NetworkSettings.Networks}}", "live"); strings.TrimSpace(got) != "0" {
+		t.Errorf("networks after disconnecting all: %s", got)
+	}
+	// Reconnected to app only: a restart joins app as eth0, not bridge.
+	docker.ok("network", "connect", "app", "live")
+	docker.ok("restart", "-t", "0", "live")
+	if out := docker.ok("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "live"); strings.TrimSpace(out) != "app" {
+		t.Errorf("networks after restart: %q, want app only", out)
+	}
+	docker.ok("exec", "peer2", "ping", "-c1", "-W2", "live")
+	liveID := strings.TrimSpace(docker.ok("inspect", "-f", "{{.Id}}", "live"))
+	events := docker.ok("events", "--since", fmt.Sprint(since), "--until", fmt.Sprint(time.Now().Unix()+1),
+		"--filter", "type=network", "--format", "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.container}}")
+	for _, want := range []string{"connect bridge " + liveID, "connect app " + liveID, "disconnect app " + liveID, "disconnect bridge " + liveID} {
+		if !strings.Contains(events, want) {
+			t.Errorf("network events lack %q:\n%s", want, events)
+		}
+	}
+	docker.ok("rm", "-f", "live", "peer2")
+
+	// A container without a network namespace of its own cannot join one.
 	docker.ok("run", "-d", "--name", "running", "--network", "none", "busybox", "sleep", "60")
-	r := docker.run("network", "connect", "app", "running")
-	mustFail(t, r, "not implemented yet: connecting a running container", "connect a running container")
-	resp := d.do("POST", "/v1.44/networks/app/connect", network.ConnectRequest{Container: "running"})
-	expectStatus(t, resp, 501, "connect a running container over the API")
-	mustFail(t, docker.run("network", "disconnect", "none", "running"), "not implemented yet: disconnecting a running container", "disconnect a running container")
+	mustFail(t, docker.run("network", "connect", "app", "running"),
+		"container cannot be connected to multiple networks with one of the networks in private (none) mode", "connect a running none container")
+	docker.ok("rm", "-f", "running")
 	docker.ok("network", "rm", "app")
 }

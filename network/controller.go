@@ -151,6 +151,7 @@ type PortBinding struct {
 	Proto         string     `json:"proto"`           // "tcp" or "udp"
 	HostIP        netip.Addr `json:"hostIP,omitzero"` // zero: every address (0.0.0.0)
 	HostPort      uint16     `json:"hostPort"`
+	HostPortEnd   uint16     `json:"-"`
 	ContainerPort uint16     `json:"containerPort"`
 }
 

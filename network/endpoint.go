@@ -194,13 +194,17 @@ func (c *Controller) publish(n *Network, ip netip.Addr, pb PortBinding) (publish
 	}
 	var port uint16
 	err := c.inHostNS(func() (err error) {
-		port, err = c.ports.Allocate(pb.Proto, pb.HostIP, pb.HostPort)
+		if pb.HostPortEnd > pb.HostPort && pb.HostPort != 0 {
+			port, err = c.ports.AllocateRange(pb.Proto, pb.HostIP, pb.HostPort, pb.HostPortEnd)
+		} else {
+			port, err = c.ports.Allocate(pb.Proto, pb.HostIP, pb.HostPort)
+		}
 		return err
 	})
 	if err != nil {
 		return published{}, nil, err
 	}
-	pb.HostPort = port
+	pb.HostPort, pb.HostPortEnd = port, 0
 	m := firewall.Mapping{Proto: pb.Proto, HostIP: pb.HostIP, HostPort: port, ContainerIP: ip, ContainerPort: pb.ContainerPort, Bridge: n.Bridge}
 	if err := c.fw.AddPortMapping(m); err != nil {
 		c.ports.Release(pb.Proto, pb.HostIP, port)

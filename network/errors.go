@@ -23,7 +23,7 @@ var (
 	// ErrNoSuchEndpoint: the container is not connected to the network.
 	ErrNoSuchEndpoint = errclass.New("endpoint not found", cerrdefs.ErrNotFound)
 	// ErrEndpointExists: the container is already connected to the network.
-	ErrEndpointExists = errclass.New("endpoint already exists", cerrdefs.ErrConflict)
+	ErrEndpointExists = errclass.New("endpoint already exists", cerrdefs.ErrPermissionDenied) // 403, as Docker's ActiveEndpointError
 	// ErrInvalid is the class of malformed requests (options, addresses...).
 	ErrInvalid = errclass.New("invalid network request", cerrdefs.ErrInvalidArgument)
 	// ErrOneInstance: a second host or null network (Docker's 403).

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sort"
 
+	cerrdefs "github.com/containerd/errdefs"
+
 	"github.com/berth-engine/berth/network/dns"
 )
 
@@ -30,7 +32,7 @@ func (c *Controller) StartResolver(containerID, nsPath string, upstreams []netip
 	if c.resolvers[containerID] != nil {
 		c.mu.Unlock()
 		return nil, fmt.Errorf("start resolver of container %s: %w", short(containerID),
-			errorf(ErrEndpointExists, "the container's embedded DNS is already running"))
+			cerrdefs.ErrConflict.WithMessage("the container's embedded DNS is already running"))
 	}
 	r := dns.NewResolver(c.table, c.userNetworks(containerID), upstreams, dns.WithLogger(c.log.WithField("container", short(containerID))))
 	c.resolvers[containerID] = r

@@ -101,6 +101,30 @@ func (a *Allocator) Allocate(proto string, hostIP netip.Addr, port uint16) (uint
 	return 0, fmt.Errorf("portmap: %s %s ports %d-%d: %w", proto, addrString(hostIP), a.start, a.end, ErrNoPorts)
 }
 
+// AllocateRange reserves the first port of [lo, hi] for proto on hostIP
+// that neither this allocator nor another process holds, as Docker does for
+// `-p 8000-8010:80`.
+func (a *Allocator) AllocateRange(proto string, hostIP netip.Addr, lo, hi uint16) (uint16, error) {
+	hostIP, err := checkArgs(proto, hostIP)
+	if err != nil {
+		return 0, err
+	}
+	if lo == 0 || lo > hi {
+		return 0, fmt.Errorf("portmap: invalid host port range %d-%d: %w", lo, hi, cerrdefs.ErrInvalidArgument)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for p := int(lo); p <= int(hi); p++ {
+		k := key{proto, hostIP, uint16(p)}
+		if a.taken(k) || probeBind(proto, hostIP, uint16(p)) != nil {
+			continue
+		}
+		a.used[k] = struct{}{}
+		return uint16(p), nil
+	}
+	return 0, fmt.Errorf("Bind for %s:%d-%d failed: %w", addrString(hostIP), lo, hi, ErrPortAllocated)
+}
+
 // Release gives back a port; releasing a port not held is a no-op so that
 // cleanup paths can run twice.
 func (a *Allocator) Release(proto string, hostIP netip.Addr, port uint16) {

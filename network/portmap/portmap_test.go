@@ -421,3 +421,37 @@ func TestStartProxyErrors(t *testing.T) {
 		t.Fatalf("udp port taken: %v", err)
 	}
 }
+
+// A host port range gets its first port that is free, here and on the host.
+func TestAllocateRange(t *testing.T) {
+	a, _ := NewAllocator(0, 0)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	bound := netip.MustParseAddrPort(ln.Addr().String()).Port()
+	if bound < 2 || bound > 65533 {
+		t.Skipf("port %d at the edge", bound)
+	}
+	// bound-1 held by this allocator, bound by another process: bound+1.
+	if _, err := a.Allocate("tcp", lo, bound-1); err != nil && !errors.Is(err, ErrPortInUse) {
+		t.Fatal(err)
+	}
+	got, err := a.AllocateRange("tcp", lo, bound-1, bound+1)
+	if err != nil && !errors.Is(err, ErrPortAllocated) {
+		t.Fatal(err)
+	}
+	if err == nil && got != bound+1 {
+		t.Fatalf("AllocateRange = %d, want %d", got, bound+1)
+	}
+	// All taken now (or bound+1 was taken by someone else meanwhile).
+	_, err = a.AllocateRange("tcp", lo, bound-1, bound+1)
+	want := fmt.Sprintf("Bind for 127.0.0.1:%d-%d failed: port is already allocated", bound-1, bound+1)
+	if !errors.Is(err, ErrPortAllocated) || !cerrdefs.IsConflict(err) || err.Error() != want {
+		t.Fatalf("exhausted range: %v, want %q", err, want)
+	}
+	if _, err := a.AllocateRange("tcp", lo, 10, 9); !cerrdefs.IsInvalidArgument(err) {
+		t.Fatalf("reversed range: %v", err)
+	}
+}

@@ -74,6 +74,9 @@ func (cr *Router) inspect(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if err != nil {
 		return err
 	}
+	if versionBefore(ctx, "1.52") {
+		return httputils.WriteJSON(w, http.StatusOK, withLegacyNetworkSettings(c))
+	}
 	return httputils.WriteJSON(w, http.StatusOK, c)
 }
 
