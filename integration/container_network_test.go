@@ -31,12 +31,19 @@ type netDocker struct {
 
 func newNetDocker(t *testing.T) *netDocker {
 	t.Helper()
+	return newNetDockerOpts(t, daemonOpts{})
+}
+
+// newNetDockerOpts is newNetDocker with more options (network is set).
+func newNetDockerOpts(t *testing.T, opts daemonOpts) *netDocker {
+	t.Helper()
 	for _, tool := range []string{"nsenter", "ip", "nft", "/bin/busybox"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not available: %v", tool, err)
 		}
 	}
-	d, docker := newContainerDocker(t, daemonOpts{network: true}, true)
+	opts.network = true
+	d, docker := newContainerDocker(t, opts, true)
 	return &netDocker{t: t, d: d, docker: docker}
 }
 
@@ -385,4 +392,41 @@ func TestContainerNetworkCleanup(t *testing.T) {
 			t.Errorf("IPAM: network %s holds %v (%v) after every container is gone", nw.ID, held, err)
 		}
 	}
+}
+
+// With live-restore, a container's networking outlives berthd: after a
+// restart its published port answers through a new proxy, its name still
+// resolves on its user network, and its veth and rules are the same; when
+// it stops afterwards, all of it is released.
+func TestContainerNetworkLiveRestore(t *testing.T) {
+	t.Parallel()
+	n := newNetDockerOpts(t, daemonOpts{args: []string{"--live-restore"}})
+	docker := n.docker
+	docker.ok("network", "create", "lr")
+	docker.ok("run", "-d", "--name", "web", "--network", "lr", "--network-alias", "site", "-p", "127.0.0.1:18086:80", "fixture/layered:1.0")
+	docker.ok("run", "-d", "--name", "client", "--network", "lr", "busybox", "sleep", "300")
+	if body, err := n.get("127.0.0.1:18086"); err != nil || !strings.Contains(body, fixtureIndex) {
+		t.Fatalf("before the restart: %q, %v", body, err)
+	}
+	veths, rules := n.veths(), n.portRules()
+
+	n.d.stop()
+	n.d.start()
+	if st := docker.inspect("{{.State.Status}}", "web"); st != "running" {
+		t.Fatalf("web is %s after a live-restore restart", st)
+	}
+	if body, err := n.get("127.0.0.1:18086"); err != nil || !strings.Contains(body, fixtureIndex) {
+		t.Errorf("the published port after the restart: %q, %v", body, err)
+	}
+	docker.ok("exec", "client", "ping", "-c1", "-W2", "site")
+	if got := n.veths(); len(got) != len(veths) {
+		t.Errorf("veths after the restart:\n%s\nbefore:\n%s", strings.Join(got, "\n"), strings.Join(veths, "\n"))
+	}
+	if got := n.portRules(); strings.Join(got, "\n") != strings.Join(rules, "\n") {
+		t.Errorf("port rules after the restart:\n%s\nbefore:\n%s", strings.Join(got, "\n"), strings.Join(rules, "\n"))
+	}
+
+	docker.ok("rm", "-f", "web", "client")
+	waitFor(t, 10*time.Second, "veths and port rules to go", func() bool { return len(n.veths()) == 0 && len(n.portRules()) == 0 })
+	docker.ok("network", "rm", "lr")
 }

@@ -184,6 +184,10 @@ type daemon struct {
 	cmd    *exec.Cmd
 	done   chan struct{} // closed when cmd has exited
 	client *http.Client
+	// netns is the network namespace of a daemonOpts.network berthd, kept
+	// open across its restarts so that its successors run in it too (live
+	// restore keeps containers' veths, rules and ports there).
+	netns *os.File
 }
 
 // startDaemon starts a berthd for t and registers its stop.
@@ -288,10 +292,16 @@ func (d *daemon) startErr() error {
 	}
 	fmt.Fprintf(logf, "=== %s berthd %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(d.args(), " "))
 	cmd := exec.Command(berthdBin, d.args()...)
+	if d.netns != nil {
+		// A restart: nsenter enters the first berthd's namespace (passed
+		// as fd 3) and execs berthd in the same process.
+		cmd = exec.Command("nsenter", append([]string{"--net=/proc/self/fd/3", berthdBin}, d.args()...)...)
+		cmd.ExtraFiles = []*os.File{d.netns}
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so that SIGKILL reaches any child it starts.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if d.opts.network {
+	if d.opts.network && d.netns == nil {
 		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNET
 	}
 	if err := cmd.Start(); err != nil {
@@ -308,7 +318,15 @@ func (d *daemon) startErr() error {
 	d.cmd, d.done = cmd, done
 	d.client = unixClient(d.sock)
 	d.mu.Unlock()
-	if d.opts.network {
+	if d.opts.network && d.netns == nil {
+		ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid))
+		if err != nil {
+			return fmt.Errorf("opening berthd's network namespace: %w", err)
+		}
+		d.mu.Lock()
+		d.netns = ns
+		d.mu.Unlock()
+		d.t.Cleanup(func() { ns.Close() })
 		if out, err := exec.Command("nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", cmd.Process.Pid), "ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
 			return fmt.Errorf("bringing up lo in berthd's network namespace: %v: %s", err, out)
 		}
