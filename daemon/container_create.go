@@ -256,9 +256,12 @@ func (d *Daemon) applyHostConfigDefaults(hc *containertypes.HostConfig) error {
 	if hc.AutoRemove && p.Name != "no" {
 		return invalidf("can't create 'AutoRemove' container with restart policy")
 	}
-	if hc.Init != nil && *hc.Init {
-		// Docker runs its docker-init (tini) as PID 1; berthd ships no init.
-		return invalidf("--init is not supported: berthd has no init binary (docker-init) to run as the container's PID 1")
+	if spec.WantsInit(hc, dc.Init) {
+		// Refused now rather than at start, which would leave a container
+		// that cannot run.
+		if _, err := d.initBinary(); err != nil {
+			return err
+		}
 	}
 	if hc.OomScoreAdj < 0 {
 		return invalidf("invalid oom-score-adj %d: a negative score needs CAP_SYS_RESOURCE, which berthd does not hold", hc.OomScoreAdj)

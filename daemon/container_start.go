@@ -137,6 +137,11 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 	if c.HostConfig.CgroupParent != "" {
 		o.CgroupParent = c.HostConfig.CgroupParent
 	}
+	if spec.WantsInit(c.HostConfig, d.Config().Init) {
+		if o.InitPath, err = d.initBinary(); err != nil {
+			return err
+		}
+	}
 	if err := d.joinNamespaces(c, &o); err != nil {
 		return err
 	}

@@ -33,6 +33,8 @@ type containerRuntime struct {
 	spawner *shim.Spawner
 	// boundingCaps is berthd's capability bounding set.
 	boundingCaps []string
+	// initVersions are the versions of the init binaries /info reported.
+	initVersions initVersions
 	// root is <data-root>/containers: per-container logs and the files
 	// bound over /etc/hosts, /etc/hostname and /etc/resolv.conf.
 	root string
@@ -143,12 +145,21 @@ func (d *Daemon) restoreContainers(ctx context.Context) {
 	var wg sync.WaitGroup
 	var toStart []*container.Container
 	var mu sync.Mutex
-	for _, c := range d.rt.store.List() {
+	containers := d.rt.store.List()
+	for _, c := range containers {
 		for _, name := range c.Volumes() {
 			if err := d.volumes.Acquire(name, c.ID); err != nil {
 				d.log.WithError(err).WithField("container", c.ID).Warn("restore: volume missing")
 			}
 		}
+	}
+	// Before any exit found below releases a volume's mount, the
+	// containers still running take theirs again, so that a mount they
+	// share with a dead one stays.
+	for _, c := range containers {
+		d.readoptVolumeMounts(c)
+	}
+	for _, c := range containers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -167,6 +178,25 @@ func (d *Daemon) restoreContainers(ctx context.Context) {
 				d.log.WithError(err).WithField("container", c.ID).Error("restart policy: start at daemon start failed")
 			}
 		}()
+	}
+}
+
+// readoptVolumeMounts takes again, with live-restore, the volume mounts of a
+// container whose process survived berthd: the local driver kept their
+// filesystems mounted (volume/local.New) and counts this container's
+// reference again without mounting, so that its exit, the last one's,
+// unmounts them. A container that died meanwhile takes none: its exit
+// recorded by restoreOne releases what it held.
+func (d *Daemon) readoptVolumeMounts(c *container.Container) {
+	c.Lock()
+	defer c.Unlock()
+	if !d.cfg.LiveRestore || !c.State.Running || !pidAlive(c.State.Pid) {
+		return
+	}
+	for _, name := range c.Volumes() {
+		if _, err := d.volumes.Mount(name, c.ID); err != nil {
+			d.log.WithError(err).WithFields(logrus.Fields{"container": container.ShortID(c.ID), "volume": name}).Warn("live-restore: taking the volume's mount again")
+		}
 	}
 }
 

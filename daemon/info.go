@@ -27,6 +27,7 @@ func (d *Daemon) SystemInfo(context.Context) (*sysinfo.Info, error) {
 	_ = unix.Sysinfo(&si)
 	inUse, max := d.volumes.Quota()
 	cgVersion := cgroupVersion()
+	initBinary, initCommit := d.initInfo()
 	info := &sysinfo.Info{
 		Info: system.Info{
 			ID:                 d.id,
@@ -64,6 +65,8 @@ func (d *Daemon) SystemInfo(context.Context) (*sysinfo.Info, error) {
 			Labels:             append([]string{}, cfg.Labels...),
 			ServerVersion:      version.Version,
 			Swarm:              swarm.Info{LocalNodeState: swarm.LocalNodeStateInactive},
+			InitBinary:         initBinary,
+			InitCommit:         initCommit,
 			SecurityOptions:    []string{},
 			Warnings:           []string{},
 		},

@@ -50,6 +50,11 @@ type Options struct {
 	// capabilities are filtered to these and a privileged container gets
 	// all of them. nil: read with BoundingSet().
 	BoundingCaps []string
+	// InitPath is the host path of the init (LookupInit) to run as PID 1
+	// with the command as its arguments (WantsInit decides); empty: the
+	// command is PID 1. Ignored, as in Docker, when the container shares
+	// another PID namespace.
+	InitPath string
 }
 
 // DefaultMaskedPaths are the paths Docker masks in non-privileged containers.
@@ -124,6 +129,13 @@ func Generate(o Options) (*specs.Spec, error) {
 	if len(args) == 0 {
 		return nil, invalidf("no command specified")
 	}
+	withInit := o.InitPath != "" && ownPIDNamespace(hc) && o.PIDNSPath == ""
+	if withInit {
+		if !filepath.IsAbs(o.InitPath) {
+			return nil, invalidf("init path %q must be absolute", o.InitPath)
+		}
+		args = append([]string{InContainerInitPath, "--"}, args...)
+	}
 	cwd := o.Config.WorkingDir
 	if cwd == "" {
 		cwd = "/"
@@ -193,6 +205,9 @@ func Generate(o Options) (*specs.Spec, error) {
 	defs, err := defaultMounts(hc, so)
 	if err != nil {
 		return nil, err
+	}
+	if withInit {
+		defs = append(defs, initMount(o.InitPath))
 	}
 	tmpfs, err := tmpfsMounts(hc.Tmpfs)
 	if err != nil {

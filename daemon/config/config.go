@@ -93,6 +93,13 @@ type Config struct {
 	IPTables  *bool `json:"iptables,omitempty"`
 	// DefaultAddressPools are where networks without --subnet get theirs.
 	DefaultAddressPools []AddressPool `json:"default-address-pools,omitempty"`
+	// Init runs an init (tini) as every container's PID 1 unless its
+	// HostConfig.Init is false (dockerd's default-init, key "init").
+	// InitPath is that init: an absolute path, or a name looked up like
+	// dockerd's docker-init; "" means docker-init, then Debian's
+	// tini-static.
+	Init     bool   `json:"init,omitempty"`
+	InitPath string `json:"init-path,omitempty"`
 }
 
 // AddressPool is one of default-address-pools: base split into /size.
@@ -158,6 +165,8 @@ func InstallFlags(fs *pflag.FlagSet, c *Config) {
 	optBool(fs, &c.UserlandProxy, "userland-proxy", "Serve published ports on the host's loopback with a proxy")
 	optBool(fs, &c.IPForward, "ip-forward", "Enable net.ipv4.ip_forward")
 	optBool(fs, &c.IPTables, "iptables", "Manage Berth's firewall table (nftables)")
+	fs.BoolVar(&c.Init, "init", c.Init, "Run an init inside containers to forward signals and reap processes")
+	fs.StringVar(&c.InitPath, "init-path", c.InitPath, "Path or name of the init binary (default: docker-init, then tini-static)")
 	_ = fs.SetAnnotation("log-opt", keyAnnotation, []string{"log-opts"})
 	_ = fs.SetAnnotation("host", keyAnnotation, []string{"hosts"})
 	_ = fs.SetAnnotation("insecure-registry", keyAnnotation, []string{"insecure-registries"})
@@ -323,6 +332,9 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := ParseInsecureRegistries(c.InsecureRegistries); err != nil {
 		return err
+	}
+	if strings.Contains(c.InitPath, "/") && !filepath.IsAbs(c.InitPath) {
+		return fmt.Errorf("invalid init-path %q: must be an absolute path or a name looked up in PATH", c.InitPath)
 	}
 	return nil
 }

@@ -114,6 +114,17 @@ func TestLoad(t *testing.T) {
 		},
 		{name: "relative data-root", args: []string{"--data-root=var/lib"}, wantErr: `invalid data-root "var/lib": must be an absolute path`},
 		{name: "bad label", file: `{"labels":["novalue"]}`, wantErr: `invalid label "novalue": must be key=value`},
+		{
+			name: "init and init-path in the file",
+			file: `{"init": true, "init-path": "/usr/bin/tini-static"}`,
+			want: with(func(c *Config) { c.Init, c.InitPath = true, "/usr/bin/tini-static" }),
+		},
+		{
+			name: "init flags, init-path a name",
+			args: []string{"--init", "--init-path=tini-static"},
+			want: with(func(c *Config) { c.Init, c.InitPath = true, "tini-static" }),
+		},
+		{name: "relative init-path", file: `{"init-path": "bin/tini"}`, wantErr: `invalid init-path "bin/tini": must be an absolute path or a name looked up in PATH`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -241,7 +252,7 @@ func TestLevel(t *testing.T) {
 }
 
 func TestKeys(t *testing.T) {
-	want := []string{"hosts", "data-root", "exec-root", "pidfile", "group", "insecure-tcp", "max-volumes", "log-level", "debug", "labels", "storage-driver", "insecure-registries", "live-restore", "log-driver", "log-opts", "cgroup-parent", "bridge", "bip", "mtu", "icc", "userland-proxy", "ip-forward", "iptables", "default-address-pools"}
+	want := []string{"hosts", "data-root", "exec-root", "pidfile", "group", "insecure-tcp", "max-volumes", "log-level", "debug", "labels", "storage-driver", "insecure-registries", "live-restore", "log-driver", "log-opts", "cgroup-parent", "bridge", "bip", "mtu", "icc", "userland-proxy", "ip-forward", "iptables", "default-address-pools", "init", "init-path"}
 	if got := Keys(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Keys() = %v", got)
 	}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -53,28 +54,64 @@ type Driver struct {
 	mounts map[string]map[string]struct{}
 }
 
-// New creates the driver's root if needed and unmounts filesystems left
-// mounted under it by a previous run: nothing holds them after a restart.
-func New(root string) (*Driver, []string, error) {
+// New creates the driver's root if needed and takes stock of the
+// filesystems mounted under it by a previous run. A volume's mount (on
+// <root>/<name>/_data) is adopted, with no reference yet: with live-restore
+// a container may still use it, and takes its reference again through
+// Mount, which then mounts nothing; the last Unmount or Remove unmounts it.
+// Anything else mounted under the root, and a second mount stacked on a
+// volume's, is unmounted and reported in fixed.
+func New(root string) (d *Driver, fixed []string, err error) {
 	if err := os.MkdirAll(root, 0o701); err != nil {
 		return nil, nil, fmt.Errorf("local volume driver: %w", err)
 	}
-	d := &Driver{root: root, mounts: map[string]map[string]struct{}{}}
-	stale, err := mountinfo.GetMounts(mountinfo.PrefixFilter(root))
+	d = &Driver{root: root, mounts: map[string]map[string]struct{}{}}
+	found, err := mountinfo.GetMounts(mountinfo.PrefixFilter(root))
 	if err != nil {
 		return nil, nil, fmt.Errorf("local volume driver: reading mounts: %w", err)
 	}
-	var fixed []string
-	for _, m := range stale {
+	// Newest first, so that what is mounted on top goes before what it
+	// covers.
+	slices.Reverse(found)
+	seen := map[string]int{}
+	for _, m := range found {
 		if m.Mountpoint == root {
 			continue // the volumes directory may be a filesystem of its own
 		}
-		if err := mount.Unmount(m.Mountpoint); err != nil {
-			return nil, nil, fmt.Errorf("local volume driver: unmounting stale %s: %w", m.Mountpoint, err)
+		seen[m.Mountpoint]++
+	}
+	for _, m := range found {
+		if m.Mountpoint == root {
+			continue
 		}
+		if name, ok := d.volumeOf(m.Mountpoint); ok && seen[m.Mountpoint] == 1 {
+			d.mounts[name] = map[string]struct{}{}
+			continue
+		}
+		// On a volume's directory with mounts stacked, each unmount takes
+		// the top one off until one is left to adopt.
+		if err := mount.Unmount(m.Mountpoint); err != nil {
+			// Not fatal: only that directory stays busy.
+			fixed = append(fixed, fmt.Sprintf("could not unmount stale %s: %v", m.Mountpoint, err))
+			continue
+		}
+		seen[m.Mountpoint]--
 		fixed = append(fixed, "unmounted stale "+m.Mountpoint)
 	}
 	return d, fixed, nil
+}
+
+// volumeOf names the volume whose data directory p is.
+func (d *Driver) volumeOf(p string) (string, bool) {
+	rel, err := filepath.Rel(d.root, p)
+	if err != nil {
+		return "", false
+	}
+	name, data, ok := strings.Cut(rel, string(filepath.Separator))
+	if !ok || data != "_data" || !validName.MatchString(name) {
+		return "", false
+	}
+	return name, true
 }
 
 // Name returns "local".
@@ -161,7 +198,8 @@ func (d *Driver) List() ([]string, error) {
 }
 
 // Mount makes the volume's data available at Path for ref and returns the
-// path. Volumes with a device are mounted on the first reference only.
+// path. Volumes with a device are mounted on the first reference only; a
+// mount adopted from a previous run (New) counts as made.
 func (d *Driver) Mount(name string, opts map[string]string, ref string) (string, error) {
 	path := d.Path(name)
 	if opts["device"] == "" {
