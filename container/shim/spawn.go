@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-engine/berth/container/shim/internal/proto"
 )
@@ -199,8 +200,26 @@ type Spawner struct {
 // poolDir, and starts its first warm shim.
 func NewSpawner(binary, poolDir string) *Spawner {
 	s := &Spawner{binary: binary, poolDir: filepath.Clean(poolDir)}
+	dropCleanCache(binary)
 	go s.refill()
 	return s
+}
+
+// dropCleanCache asks the kernel to drop the binary's clean page cache
+// that no process maps. A binary just written (by the linker, or `make
+// install`) sits in the cache in large folios, and every shim's faults then
+// map whole folios of it: each shim's RSS counted ~5 MiB of the binary
+// instead of the ~1.5 MiB it touches (measured with a 7 MiB berth-shim on
+// ext4, kernel 6.18). Read back through exec's readahead, it is mapped in
+// small pieces. Pages that running shims map (after a live restore) stay.
+// Best effort: a failure costs only RSS.
+func dropCleanCache(path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
 }
 
 // Spawn is Spawn(ctx, binary, o) through a warm shim when there is one.
