@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -112,7 +113,9 @@ func (d *Daemon) Config() config.Config {
 }
 
 // Reload applies the live-reloadable settings of cfg (max-volumes,
-// log-level/debug, labels), logging old and new values, and publishes a
+// log-level/debug, labels, insecure-registries, registry-mirrors; the
+// registry settings are read by every pull, push and login, so they apply
+// to the next one), logging old and new values, and publishes a
 // daemon reload event. Other settings need a restart; their changes are
 // logged and ignored.
 func (d *Daemon) Reload(cfg config.Config) {
@@ -123,19 +126,35 @@ func (d *Daemon) Reload(cfg config.Config) {
 	d.cfg.Debug = cfg.Debug
 	d.cfg.Labels = cfg.Labels
 	d.cfg.LiveRestore = cfg.LiveRestore
+	d.cfg.InsecureRegistries = cfg.InsecureRegistries
+	d.cfg.RegistryMirrors = cfg.RegistryMirrors
 	d.mu.Unlock()
 
 	if old.MaxVolumes != cfg.MaxVolumes {
 		d.volumes.SetMaxVolumes(cfg.MaxVolumes)
 	}
 	d.log.WithFields(logrus.Fields{
-		"max-volumes": fmt.Sprintf("%d -> %d", old.MaxVolumes, cfg.MaxVolumes),
-		"log-level":   fmt.Sprintf("%s -> %s", levelOf(old), levelOf(cfg)),
+		"max-volumes":         fmt.Sprintf("%d -> %d", old.MaxVolumes, cfg.MaxVolumes),
+		"log-level":           fmt.Sprintf("%s -> %s", levelOf(old), levelOf(cfg)),
+		"insecure-registries": fmt.Sprintf("%s -> %s", jsonList(old.InsecureRegistries), jsonList(cfg.InsecureRegistries)),
+		"registry-mirrors":    fmt.Sprintf("%s -> %s", jsonList(old.RegistryMirrors), jsonList(cfg.RegistryMirrors)),
 	}).Info("configuration reloaded")
 	d.events.Log(eventtypes.DaemonEventType, eventtypes.ActionReload, d.id, map[string]string{
-		"max-volumes": fmt.Sprint(cfg.MaxVolumes),
-		"log-level":   levelOf(cfg),
+		"max-volumes":         fmt.Sprint(cfg.MaxVolumes),
+		"log-level":           levelOf(cfg),
+		"insecure-registries": jsonList(cfg.InsecureRegistries),
+		"registry-mirrors":    jsonList(cfg.RegistryMirrors),
 	})
+}
+
+// jsonList is a list setting as Docker's reload event shows it: a JSON
+// array, [] when empty.
+func jsonList(l []string) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(l)
+	return string(b)
 }
 
 func levelOf(c config.Config) string {

@@ -56,23 +56,37 @@ func (s distributionStore) ReferencesByName(repo distref.Named) []distribution.A
 
 // distributionOptions are the options of a pull or push made with auth.
 func (d *Daemon) distributionOptions(auth *registry.AuthConfig, out progress.Output) (distribution.Options, error) {
-	cfg := d.Config()
 	if err := ensureDir(d.tmpDir()); err != nil {
 		return distribution.Options{}, err
 	}
 	if out == nil {
 		out = progress.Discard
 	}
+	opts := d.registryOptions(auth)
+	opts.TempDir = d.tmpDir()
+	opts.Blobs = distribution.NewBlobIndex(filepath.Join(d.img.root, "distribution"))
+	opts.Progress = func(p distribution.Progress) {
+		_ = out.WriteProgress(progress.Progress{ID: p.ID, Action: p.Action, Current: p.Current, Total: p.Total, Aux: p.Aux})
+	}
+	return opts, nil
+}
+
+// registryOptions say how to reach registries with auth, under the
+// configuration in force (insecure-registries, registry-mirrors and
+// registry-certs-dir, read at every operation so that a reload applies to
+// the next one).
+func (d *Daemon) registryOptions(auth *registry.AuthConfig) distribution.Options {
+	cfg := d.Config()
+	// Validate has checked them.
+	mirrors, _ := config.ParseMirrors(cfg.RegistryMirrors)
 	return distribution.Options{
 		Credentials: credentials(auth),
 		Insecure:    insecureRegistries(cfg.InsecureRegistries),
-		TempDir:     d.tmpDir(),
-		Blobs:       distribution.NewBlobIndex(filepath.Join(d.img.root, "distribution")),
+		Mirrors:     mirrors,
+		CertsDir:    cfg.RegistryCertsDir,
+		Log:         d.log.WithField("subsystem", "distribution"),
 		UserAgent:   fmt.Sprintf("berth/%s go/%s os/%s arch/%s", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH),
-		Progress: func(p distribution.Progress) {
-			_ = out.WriteProgress(progress.Progress{ID: p.ID, Action: p.Action, Current: p.Current, Total: p.Total, Aux: p.Aux})
-		},
-	}, nil
+	}
 }
 
 // credentials are the registry credentials of an X-Registry-Auth config;

@@ -76,16 +76,22 @@ func (d *Daemon) SystemInfo(context.Context) (*sysinfo.Info, error) {
 }
 
 // registryConfig is /info's RegistryConfig, as Docker shows it: the
-// insecure CIDRs (loopback always), and an index entry for docker.io and
-// for each insecure registry named by host.
+// insecure CIDRs (loopback always), Docker Hub's mirrors, and an index
+// entry for docker.io (with the mirrors) and for each insecure registry
+// named by host.
 func registryConfig(cfg config.Config) *registry.ServiceConfig {
 	cidrs, hosts, _ := config.ParseInsecureRegistries(cfg.InsecureRegistries)
+	mirrorURLs, _ := config.ParseMirrors(cfg.RegistryMirrors)
+	mirrors := make([]string, 0, len(mirrorURLs))
+	for _, u := range mirrorURLs {
+		mirrors = append(mirrors, u.String())
+	}
 	sc := &registry.ServiceConfig{
 		InsecureRegistryCIDRs: cidrs,
 		IndexConfigs: map[string]*registry.IndexInfo{
-			"docker.io": {Name: "docker.io", Mirrors: []string{}, Secure: true, Official: true},
+			"docker.io": {Name: "docker.io", Mirrors: mirrors, Secure: true, Official: true},
 		},
-		Mirrors: []string{},
+		Mirrors: mirrors,
 	}
 	for _, h := range hosts {
 		sc.IndexConfigs[h] = &registry.IndexInfo{Name: h, Mirrors: []string{}}

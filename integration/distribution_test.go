@@ -17,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netns"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/berth-engine/berth/internal/netnsdo"
 )
 
 // registryBin is Debian's docker-registry (Docker Distribution 2.x).
@@ -29,16 +32,45 @@ const registryBin = "/usr/bin/docker-registry"
 // ends. The test skips if the binary is missing.
 func startRegistry(t *testing.T, users map[string]string) string {
 	t.Helper()
+	return startRegistryWith(t, registryOpts{users: users})
+}
+
+// registryOpts configure a docker-registry.
+type registryOpts struct {
+	// users enable htpasswd basic auth (name → password).
+	users map[string]string
+	// tls, if set, serves HTTPS with this certificate, and requires client
+	// certificates signed by its clientCA when that is set.
+	tls *registryTLS
+	// netnsPid runs the registry in the network namespace of this process
+	// (0: the test's), listening on addr, which is then required;
+	// otherwise addr "" picks a free port on 127.0.0.1.
+	netnsPid int
+	addr     string
+}
+
+// registryTLS is a registry's server certificate and client CA (PEM files).
+type registryTLS struct {
+	cert, key, clientCA string
+}
+
+// startRegistryWith runs a docker-registry as opts say and returns its
+// host:port once it accepts connections; it is killed when the test ends.
+func startRegistryWith(t *testing.T, opts registryOpts) string {
+	t.Helper()
 	if _, err := os.Stat(registryBin); err != nil {
 		t.Skipf("%s not available (apt-get install docker-registry): %v", registryBin, err)
 	}
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	host := opts.addr
+	if host == "" {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		host = l.Addr().String()
+		l.Close()
 	}
-	host := l.Addr().String()
-	l.Close()
 
 	cfg := fmt.Sprintf(`version: 0.1
 log:
@@ -53,9 +85,15 @@ storage:
 http:
   addr: %s
 `, filepath.Join(dir, "data"), host)
-	if len(users) > 0 {
+	if opts.tls != nil {
+		cfg += fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", opts.tls.cert, opts.tls.key)
+		if opts.tls.clientCA != "" {
+			cfg += fmt.Sprintf("    clientcas:\n      - %s\n", opts.tls.clientCA)
+		}
+	}
+	if len(opts.users) > 0 {
 		var lines []string
-		for u, p := range users {
+		for u, p := range opts.users {
 			h, err := bcrypt.GenerateFromPassword([]byte(p), bcrypt.MinCost)
 			if err != nil {
 				t.Fatal(err)
@@ -78,6 +116,10 @@ http:
 		t.Fatal(err)
 	}
 	cmd := exec.Command(registryBin, "serve", cfgPath)
+	if opts.netnsPid != 0 {
+		// nsenter execs the registry: the process is the registry's.
+		cmd = exec.Command("nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", opts.netnsPid), registryBin, "serve", cfgPath)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -98,15 +140,11 @@ http:
 			t.Logf("docker-registry log:\n%s", b)
 		}
 	})
-	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		resp, err := client.Get("http://" + host + "/v2/")
+		err := dialIn(opts.netnsPid, host)
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
-				return host
-			}
+			return host
 		}
 		select {
 		case <-done:
@@ -115,10 +153,31 @@ http:
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("docker-registry did not answer on %s within 15s (last error %v)", host, err)
+			t.Fatalf("docker-registry did not listen on %s within 15s (last error %v)", host, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// dialIn connects to addr over TCP from the network namespace of process
+// pid (0: this one's) and hangs up.
+func dialIn(pid int, addr string) error {
+	dial := func() error {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if pid == 0 {
+		return dial()
+	}
+	ns, err := netns.GetFromPid(pid)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	return netnsdo.Do(ns, dial)
 }
 
 // registryAuth encodes X-Registry-Auth as the docker CLI does (base64url

@@ -11,6 +11,7 @@ import (
 	"github.com/berth-engine/berth/cmd/berth/command/container"
 	"github.com/berth-engine/berth/cmd/berth/command/image"
 	"github.com/berth-engine/berth/cmd/berth/command/network"
+	"github.com/berth-engine/berth/cmd/berth/command/registry"
 	"github.com/berth-engine/berth/cmd/berth/command/system"
 	"github.com/berth-engine/berth/cmd/berth/command/volume"
 	"github.com/berth-engine/berth/internal/version"
@@ -99,6 +100,8 @@ func newRootCommand(cli *command.Cli) *cobra.Command {
 		network.NewCommand(cli),
 		image.NewCommand(cli),
 		container.NewCommand(cli),
+		registry.NewLoginCommand(cli),
+		registry.NewLogoutCommand(cli),
 	)
 	cmd.AddCommand(image.NewShortcuts(cli)...)
 	cmd.AddCommand(container.NewShortcuts(cli)...)

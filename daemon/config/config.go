@@ -65,6 +65,13 @@ type Config struct {
 	// addresses) reached over plain HTTP or unverified HTTPS; 127.0.0.0/8
 	// and ::1 always are (DefaultInsecureRegistryCIDRs).
 	InsecureRegistries []string `json:"insecure-registries,omitempty"`
+	// RegistryMirrors are Docker Hub's mirrors (http:// or https:// URLs),
+	// tried in order before Hub by pulls (see ParseMirrors).
+	RegistryMirrors []string `json:"registry-mirrors,omitempty"`
+	// RegistryCertsDir holds registries' TLS material as dockerd's
+	// /etc/docker/certs.d: <dir>/<host:port>/ with *.crt CA roots and
+	// *.cert + *.key client certificate pairs.
+	RegistryCertsDir string `json:"registry-certs-dir,omitempty"`
 	// LiveRestore keeps containers running while berthd is down or
 	// restarting; without it a clean shutdown stops them.
 	LiveRestore bool `json:"live-restore,omitempty"`
@@ -119,7 +126,7 @@ var DefaultInsecureRegistryCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0
 var storageDrivers = []string{"", "overlay2", "vfs"}
 
 // reloadable are the keys a reload applies live; the others need a restart.
-var reloadable = []string{"max-volumes", "log-level", "debug", "labels", "live-restore"}
+var reloadable = []string{"max-volumes", "log-level", "debug", "labels", "live-restore", "insecure-registries", "registry-mirrors"}
 
 // keyAnnotation marks a flag whose daemon.json key differs from its name.
 const keyAnnotation = "berth.config-key"
@@ -136,6 +143,8 @@ func Default() *Config {
 		LogDriver:    DefaultLogDriver,
 		Bridge:       DefaultBridge,
 		CgroupParent: DefaultCgroupParent,
+
+		RegistryCertsDir: DefaultRegistryCertsDir,
 	}
 }
 
@@ -154,6 +163,8 @@ func InstallFlags(fs *pflag.FlagSet, c *Config) {
 	fs.StringArrayVar(&c.Labels, "label", c.Labels, "Engine label key=value (repeatable)")
 	fs.StringVarP(&c.StorageDriver, "storage-driver", "s", c.StorageDriver, "Storage driver for image and container layers: overlay2 or vfs (default: overlay2 where supported)")
 	fs.StringArrayVar(&c.InsecureRegistries, "insecure-registry", c.InsecureRegistries, "Registry reached over plain HTTP or unverified HTTPS: host[:port] or CIDR (repeatable)")
+	fs.StringArrayVar(&c.RegistryMirrors, "registry-mirror", c.RegistryMirrors, "Mirror of Docker Hub, an http:// or https:// URL, tried before it by pulls (repeatable)")
+	fs.StringVar(&c.RegistryCertsDir, "registry-certs-dir", c.RegistryCertsDir, "Directory of registries' TLS material: <dir>/<host:port>/ with *.crt CAs and *.cert/*.key client pairs")
 	fs.BoolVar(&c.LiveRestore, "live-restore", c.LiveRestore, "Keep containers running while berthd is down")
 	fs.StringVar(&c.LogDriver, "log-driver", c.LogDriver, "Default log driver of containers: json-file or none")
 	fs.StringToStringVar(&c.LogOpts, "log-opt", c.LogOpts, "Default log driver option key=value (max-size, max-file)")
@@ -170,6 +181,7 @@ func InstallFlags(fs *pflag.FlagSet, c *Config) {
 	_ = fs.SetAnnotation("log-opt", keyAnnotation, []string{"log-opts"})
 	_ = fs.SetAnnotation("host", keyAnnotation, []string{"hosts"})
 	_ = fs.SetAnnotation("insecure-registry", keyAnnotation, []string{"insecure-registries"})
+	_ = fs.SetAnnotation("registry-mirror", keyAnnotation, []string{"registry-mirrors"})
 	_ = fs.SetAnnotation("label", keyAnnotation, []string{"labels"})
 }
 
@@ -210,6 +222,7 @@ func Load(base Config, flags *pflag.FlagSet, file string, required bool) (Config
 	cfg.Hosts = slices.Clone(base.Hosts)
 	cfg.Labels = slices.Clone(base.Labels)
 	cfg.InsecureRegistries = slices.Clone(base.InsecureRegistries)
+	cfg.RegistryMirrors = slices.Clone(base.RegistryMirrors)
 	cfg.LogOpts = maps.Clone(base.LogOpts)
 
 	b, err := os.ReadFile(file)
@@ -332,6 +345,12 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := ParseInsecureRegistries(c.InsecureRegistries); err != nil {
 		return err
+	}
+	if _, err := ParseMirrors(c.RegistryMirrors); err != nil {
+		return err
+	}
+	if !filepath.IsAbs(c.RegistryCertsDir) {
+		return fmt.Errorf("invalid registry-certs-dir %q: must be an absolute path", c.RegistryCertsDir)
 	}
 	if strings.Contains(c.InitPath, "/") && !filepath.IsAbs(c.InitPath) {
 		return fmt.Errorf("invalid init-path %q: must be an absolute path or a name looked up in PATH", c.InitPath)

@@ -52,12 +52,12 @@ func TestLoad(t *testing.T) {
 		{
 			name: "flags",
 			args: []string{"-H", "unix:///a.sock", "-H", "fd://", "--data-root=/d", "--exec-root=/e", "--pidfile=/p", "--group=g", "--max-volumes=5", "--log-level=warn", "-D", "--label", "a=b,c", "--label", "x="},
-			want: Config{Hosts: []string{"unix:///a.sock", "fd://"}, DataRoot: "/d", ExecRoot: "/e", Pidfile: "/p", Group: "g", MaxVolumes: 5, LogLevel: "warn", Debug: true, Labels: []string{"a=b,c", "x="}, LogDriver: "json-file", CgroupParent: "/berth", Bridge: "berth0"},
+			want: Config{Hosts: []string{"unix:///a.sock", "fd://"}, DataRoot: "/d", ExecRoot: "/e", Pidfile: "/p", Group: "g", MaxVolumes: 5, LogLevel: "warn", Debug: true, Labels: []string{"a=b,c", "x="}, LogDriver: "json-file", CgroupParent: "/berth", Bridge: "berth0", RegistryCertsDir: DefaultRegistryCertsDir},
 		},
 		{
 			name: "file",
 			file: `{"hosts":["unix:///a.sock","tcp://127.0.0.1:2375"],"data-root":"/d","exec-root":"/e","pidfile":"/p","group":"g","insecure-tcp":true,"max-volumes":10,"log-level":"error","debug":true,"labels":["a=b"],"live-restore":true,"log-opts":{"max-size":"1m"},"cgroup-parent":"/c"}`,
-			want: Config{Hosts: []string{"unix:///a.sock", "tcp://127.0.0.1:2375"}, DataRoot: "/d", ExecRoot: "/e", Pidfile: "/p", Group: "g", InsecureTCP: true, MaxVolumes: 10, LogLevel: "error", Debug: true, Labels: []string{"a=b"}, LiveRestore: true, LogDriver: "json-file", LogOpts: map[string]string{"max-size": "1m"}, CgroupParent: "/c", Bridge: "berth0"},
+			want: Config{Hosts: []string{"unix:///a.sock", "tcp://127.0.0.1:2375"}, DataRoot: "/d", ExecRoot: "/e", Pidfile: "/p", Group: "g", InsecureTCP: true, MaxVolumes: 10, LogLevel: "error", Debug: true, Labels: []string{"a=b"}, LiveRestore: true, LogDriver: "json-file", LogOpts: map[string]string{"max-size": "1m"}, CgroupParent: "/c", Bridge: "berth0", RegistryCertsDir: DefaultRegistryCertsDir},
 		},
 		{
 			name: "flags and file on different keys merge",
@@ -220,6 +220,14 @@ func TestReload(t *testing.T) {
 			wantIgnored: []string{"hosts", "data-root", "exec-root", "pidfile", "group", "insecure-tcp"},
 		},
 		{
+			name: "registries apply, certs dir needs a restart",
+			next: with(func(c *Config) {
+				c.InsecureRegistries, c.RegistryMirrors, c.RegistryCertsDir = []string{"r:5000"}, []string{"https://m/"}, "/certs"
+			}),
+			want:        with(func(c *Config) { c.InsecureRegistries, c.RegistryMirrors = []string{"r:5000"}, []string{"https://m/"} }),
+			wantIgnored: []string{"registry-certs-dir"},
+		},
+		{
 			name:        "mixed",
 			next:        with(func(c *Config) { c.MaxVolumes, c.DataRoot = 0, "/d" }),
 			want:        with(func(c *Config) { c.MaxVolumes = 0 }),
@@ -252,7 +260,7 @@ func TestLevel(t *testing.T) {
 }
 
 func TestKeys(t *testing.T) {
-	want := []string{"hosts", "data-root", "exec-root", "pidfile", "group", "insecure-tcp", "max-volumes", "log-level", "debug", "labels", "storage-driver", "insecure-registries", "live-restore", "log-driver", "log-opts", "cgroup-parent", "bridge", "bip", "mtu", "icc", "userland-proxy", "ip-forward", "iptables", "default-address-pools", "init", "init-path"}
+	want := []string{"hosts", "data-root", "exec-root", "pidfile", "group", "insecure-tcp", "max-volumes", "log-level", "debug", "labels", "storage-driver", "insecure-registries", "registry-mirrors", "registry-certs-dir", "live-restore", "log-driver", "log-opts", "cgroup-parent", "bridge", "bip", "mtu", "icc", "userland-proxy", "ip-forward", "iptables", "default-address-pools", "init", "init-path"}
 	if got := Keys(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Keys() = %v", got)
 	}

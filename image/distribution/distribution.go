@@ -22,6 +22,15 @@
 // our own code, and an upload must stream a layer compressed on the fly;
 // remote's Image and Layer abstractions hide all three.
 //
+// # Endpoints, TLS and login
+//
+// A repository is reached at its registry: over HTTPS, verified against
+// the system's roots plus the CAs and client certificates of the registry's
+// directory under Options.CertsDir (Docker's certs.d), or, for an insecure
+// registry, over HTTPS unverified or plain HTTP. A pull of a Docker Hub
+// image tries Options.Mirrors first (see Pull). Login checks credentials
+// the same way, against the registry alone.
+//
 // # Pull
 //
 // The manifest is fetched (an image index or manifest list is resolved to
@@ -54,11 +63,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sirupsen/logrus"
 )
 
 // Store is what Pull and Push need of the daemon's image subsystem.
@@ -170,6 +181,18 @@ type Options struct {
 	MaxConcurrent int
 	// UserAgent is sent to registries.
 	UserAgent string
+	// CertsDir holds TLS material per registry host, as Docker's
+	// /etc/docker/certs.d: <CertsDir>/<host[:port]>/ with *.crt files (CA
+	// roots added to the system's) and *.cert + *.key client certificate
+	// pairs. It serves registries that are not insecure (those are not
+	// verified at all). "" means none.
+	CertsDir string
+	// Mirrors of Docker Hub (http:// or https:// URLs of a registry host),
+	// tried in order before Hub by Pull and PullAllTags. A mirror that
+	// fails before any layer is fetched is skipped for the next.
+	Mirrors []*url.URL
+	// Log, if set, is told of the mirrors skipped.
+	Log logrus.FieldLogger
 }
 
 // PullOptions tune Pull.

@@ -3,6 +3,7 @@ package distribution
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -30,9 +31,10 @@ import (
 // testRegistry is go-containerregistry's in-memory registry on 127.0.0.1,
 // behind a wrapper that counts and can slow, corrupt or guard requests.
 type testRegistry struct {
-	t    *testing.T
-	srv  *httptest.Server
-	host string
+	t      *testing.T
+	srv    *httptest.Server
+	host   string
+	client *http.Client
 
 	mu          sync.Mutex
 	blobGets    map[digest.Digest]int
@@ -51,11 +53,26 @@ type testRegistry struct {
 
 func newTestRegistry(t *testing.T) *testRegistry {
 	t.Helper()
-	r := &testRegistry{t: t, blobGets: map[digest.Digest]int{}, corrupt: map[digest.Digest]bool{}}
+	return startTestRegistry(t, nil, http.DefaultClient)
+}
+
+// startTestRegistry starts a test registry, over TLS with serverTLS when it
+// is set; client sends the test's own requests (uploads).
+func startTestRegistry(t *testing.T, serverTLS *tls.Config, client *http.Client) *testRegistry {
+	t.Helper()
+	r := &testRegistry{t: t, client: client, blobGets: map[digest.Digest]int{}, corrupt: map[digest.Digest]bool{}}
 	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.serve(inner, w, req)
 	}))
+	// Failed handshakes are what some tests are about.
+	r.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	if serverTLS != nil {
+		r.srv.TLS = serverTLS
+		r.srv.StartTLS()
+	} else {
+		r.srv.Start()
+	}
 	t.Cleanup(r.srv.Close)
 	u, _ := url.Parse(r.srv.URL)
 	r.host = u.Host
@@ -149,7 +166,7 @@ func (r *testRegistry) do(method, path, contentType string, body []byte) *http.R
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := r.client.Do(req)
 	if err != nil {
 		r.t.Fatal(err)
 	}

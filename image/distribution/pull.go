@@ -45,17 +45,51 @@ type PullResult struct {
 // store, tags it (or records the digest reference) and records the
 // manifest's digest as a RepoDigest. It reports Docker's progress messages,
 // from "<tag>: Pulling from <repo>" to the final "Status: ..." line.
+//
+// An image of Docker Hub is looked for on its mirrors first: a mirror that
+// fails before any layer is fetched (unreachable, or without the image) is
+// skipped for the next, and Hub is the last resort, as in Docker.
 func Pull(ctx context.Context, store Store, ref reference.Named, opts PullOptions) (*PullResult, error) {
 	if _, isDigested := ref.(reference.Canonical); !isDigested {
 		ref = reference.TagNameOnly(ref)
 	}
-	c, err := newRepoClient(ctx, ref, opts.Options, false, nil)
-	if err != nil {
-		return nil, pullError(err, ref)
+	var (
+		p   *puller
+		r   *resolved
+		err error
+	)
+	// The last endpoint is the registry itself, never skipped.
+	for _, ep := range pullEndpoints(ref, opts.Options) {
+		if p, r, err = startPull(ctx, store, ref, ep, opts); err == nil || !skipMirror(ctx, opts.Options, ep, err) {
+			break
+		}
 	}
-	defer c.close()
+	if err != nil {
+		return nil, err
+	}
+	return p.finishPull(ctx, ref, r)
+}
+
+// startPull connects to ep and resolves ref there; the puller it returns
+// holds the connection until finishPull.
+func startPull(ctx context.Context, store Store, ref reference.Named, ep endpoint, opts PullOptions) (*puller, *resolved, error) {
+	c, err := newRepoClient(ctx, ref, ep, opts.Options, false, nil)
+	if err != nil {
+		return nil, nil, pullError(err, ref)
+	}
 	p := newPuller(c, store, opts)
-	res, err := p.pull(ctx, ref)
+	r, err := p.resolve(ctx, ref)
+	if err != nil {
+		c.close()
+		return nil, nil, err
+	}
+	return p, r, nil
+}
+
+// finishPull fetches what startPull resolved and ends the pull.
+func (p *puller) finishPull(ctx context.Context, ref reference.Named, r *resolved) (*PullResult, error) {
+	defer p.c.close()
+	res, err := p.fetch(ctx, ref, r)
 	if err != nil {
 		return nil, err
 	}
@@ -63,18 +97,36 @@ func Pull(ctx context.Context, store Store, ref reference.Named, opts PullOption
 	return res, nil
 }
 
-// PullAllTags pulls every tag of a repository (docker pull --all-tags).
+// skipMirror reports whether a pull goes on to the next endpoint after
+// err from ep: it does after a mirror's failure, unless it was cancelled.
+func skipMirror(ctx context.Context, opts Options, ep endpoint, err error) bool {
+	if !ep.mirror || ctx.Err() != nil {
+		return false
+	}
+	if opts.Log != nil {
+		opts.Log.WithError(err).Infof("pull: skipping %s", ep)
+	}
+	return true
+}
+
+// PullAllTags pulls every tag of a repository (docker pull --all-tags),
+// from the first of its endpoints (see Pull) that lists them.
 func PullAllTags(ctx context.Context, store Store, repo reference.Named, opts PullOptions) ([]*PullResult, error) {
 	repo = reference.TrimNamed(repo)
-	c, err := newRepoClient(ctx, repo, opts.Options, false, nil)
+	var (
+		c    *repoClient
+		tags []string
+		err  error
+	)
+	for _, ep := range pullEndpoints(repo, opts.Options) {
+		if c, tags, err = listTagsAt(ctx, repo, ep, opts.Options); err == nil || !skipMirror(ctx, opts.Options, ep, err) {
+			break
+		}
+	}
 	if err != nil {
-		return nil, pullError(err, repo)
+		return nil, err
 	}
 	defer c.close()
-	tags, err := c.listTags(ctx)
-	if err != nil {
-		return nil, pullError(err, repo)
-	}
 	if len(tags) == 0 {
 		return nil, notFoundf("no tags found for repository %s", reference.FamiliarName(repo))
 	}
@@ -95,6 +147,21 @@ func PullAllTags(ctx context.Context, store Store, repo reference.Named, opts Pu
 	}
 	p.writeStatus(repo, updated)
 	return results, nil
+}
+
+// listTagsAt connects to ep and lists repo's tags there; the client it
+// returns is open.
+func listTagsAt(ctx context.Context, repo reference.Named, ep endpoint, opts Options) (*repoClient, []string, error) {
+	c, err := newRepoClient(ctx, repo, ep, opts, false, nil)
+	if err != nil {
+		return nil, nil, pullError(err, repo)
+	}
+	tags, err := c.listTags(ctx)
+	if err != nil {
+		c.close()
+		return nil, nil, pullError(err, repo)
+	}
+	return c, tags, nil
 }
 
 type puller struct {
@@ -139,6 +206,25 @@ func pullError(err error, ref reference.Named) error {
 
 // pull pulls one tag or digest.
 func (p *puller) pull(ctx context.Context, ref reference.Named) (*PullResult, error) {
+	r, err := p.resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return p.fetch(ctx, ref, r)
+}
+
+// resolved is what a pull learns before it fetches layers: the manifest (or
+// index) the reference names, the image manifest for this platform, and
+// the image config.
+type resolved struct {
+	top    *manifest
+	im     *ocispec.Manifest
+	config *imageConfig
+}
+
+// resolve fetches the manifest, follows an index to this platform's, and
+// fetches and checks the config.
+func (p *puller) resolve(ctx context.Context, ref reference.Named) (*resolved, error) {
 	tagOrDigest := ""
 	switch r := ref.(type) {
 	case reference.Canonical:
@@ -163,6 +249,13 @@ func (p *puller) pull(ctx context.Context, ref reference.Named) (*PullResult, er
 	if err != nil {
 		return nil, err
 	}
+	return &resolved{top: top, im: im, config: config}, nil
+}
+
+// fetch makes sure the image and its layers are in the store and points
+// ref, and the digest reference, at it.
+func (p *puller) fetch(ctx context.Context, ref reference.Named, r *resolved) (*PullResult, error) {
+	top, im, config := r.top, r.im, r.config
 	id := digest.FromBytes(config.raw)
 	if _, err := p.store.ImageConfig(id); err != nil {
 		if !isNotFound(err) {
@@ -326,7 +419,7 @@ func (p *puller) fetchConfig(ctx context.Context, ref reference.Named, m *manife
 	raw, err := readLimited(rc, maxConfigSize)
 	rc.Close()
 	if err != nil {
-		return nil, nil, p.c.translate(ctx, err)
+		return nil, nil, translateError(ctx, err)
 	}
 	if got := im.Config.Digest.Algorithm().FromBytes(raw); got != im.Config.Digest {
 		return nil, nil, invalidf("%s: image config verification failed for digest %s (got %s)", name, im.Config.Digest, got)
@@ -568,7 +661,7 @@ func (p *puller) download(ctx context.Context, dir string, d *download, buf []by
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			return errorf(errdefs.ErrUnavailable, "downloading layer %s: connection closed after %d of %d bytes", d.id, n, d.desc.Size)
 		}
-		return p.c.translate(ctx, fmt.Errorf("downloading layer %s: %w", d.id, err))
+		return translateError(ctx, fmt.Errorf("downloading layer %s: %w", d.id, err))
 	}
 	pr.flush()
 	p.rep.status(d.id, ActionVerifying)

@@ -80,7 +80,7 @@ func Push(ctx context.Context, store Store, ref reference.Named, opts Options) (
 		}
 		images = append(images, img)
 	}
-	c, err := newRepoClient(ctx, repo, opts, true, ps.mountSources(images))
+	c, err := newRepoClient(ctx, repo, endpoint{host: ps.domain}, opts, true, ps.mountSources(images))
 	if err != nil {
 		return nil, err
 	}

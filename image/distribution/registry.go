@@ -3,7 +3,6 @@ package distribution
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
@@ -29,8 +27,8 @@ import (
 type repoClient struct {
 	named  reference.Named // the repository, normalized (docker.io/library/busybox)
 	domain string          // the registry as the reference names it (docker.io, 127.0.0.1:5000)
-	reg    name.Registry
-	path   string // the repository's path in the registry (library/busybox)
+	reg    name.Registry   // the registry contacted: domain's, or a mirror of it
+	path   string          // the repository's path in the registry (library/busybox)
 	client *http.Client
 	idle   func() // closes idle connections
 }
@@ -43,56 +41,27 @@ var manifestAccept = []string{
 	mediaTypeDockerManifest,
 }
 
-// newRepoClient connects to the repository of named with the scopes of a
-// pull, or of a push (push and pull on the repository, pull on the mount
-// sources, paths in the same registry).
-func newRepoClient(ctx context.Context, named reference.Named, opts Options, push bool, mountFrom []string) (*repoClient, error) {
-	domain := reference.Domain(named)
-	insecure := opts.Insecure != nil && opts.Insecure(domain)
-	var nameOpts []name.Option
-	if insecure {
-		nameOpts = append(nameOpts, name.Insecure)
-	}
-	reg, err := name.NewRegistry(domain, nameOpts...)
-	if err != nil {
-		return nil, invalidf("invalid registry %q: %v", domain, err)
-	}
-	base := opts.Transport
-	idle := func() {}
-	if base == nil {
-		t := &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: 2 * time.Minute,
-			ExpectContinueTimeout: time.Second,
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConnsPerHost:   8,
-			ForceAttemptHTTP2:     true,
-			// An insecure registry's certificate is not checked, as in
-			// Docker.
-			TLSClientConfig: &tls.Config{InsecureSkipVerify: insecure, MinVersion: tls.VersionTLS12}, //nolint:gosec // insecure-registries
+// newRepoClient connects to the repository of named at ep with the scopes
+// of a pull, or of a push (push and pull on the repository, pull on the
+// mount sources, paths in the same registry).
+func newRepoClient(ctx context.Context, named reference.Named, ep endpoint, opts Options, push bool, mountFrom []string) (*repoClient, error) {
+	c := &repoClient{named: reference.TrimNamed(named), domain: reference.Domain(named), path: reference.Path(named)}
+	scopes := func(reg name.Registry) []string {
+		repo := reg.Repo(c.path)
+		if !push {
+			return []string{repo.Scope(transport.PullScope)}
 		}
-		base, idle = t, t.CloseIdleConnections
-	}
-	guarded := &schemeGuard{inner: base, host: reg.RegistryStr(), allowHTTP: insecure}
-	if opts.UserAgent != "" {
-		guarded.userAgent = opts.UserAgent
-	}
-	c := &repoClient{named: reference.TrimNamed(named), domain: domain, reg: reg, path: reference.Path(named), idle: idle}
-	repo := reg.Repo(c.path)
-	scopes := []string{repo.Scope(transport.PullScope)}
-	if push {
-		scopes = []string{repo.Scope(transport.PushScope)}
+		sc := []string{repo.Scope(transport.PushScope)}
 		for _, from := range mountFrom {
-			scopes = append(scopes, reg.Repo(from).Scope(transport.PullScope))
+			sc = append(sc, reg.Repo(from).Scope(transport.PullScope))
 		}
+		return sc
 	}
-	rt, err := transport.NewWithContext(ctx, reg, authenticator(opts.Credentials), guarded, scopes)
+	reg, rt, idle, err := connect(ctx, ep, opts, scopes)
 	if err != nil {
-		idle()
-		return nil, c.translate(ctx, err)
+		return nil, translateError(ctx, err)
 	}
+	c.reg, c.idle = reg, idle
 	c.client = &http.Client{Transport: rt}
 	return c, nil
 }
@@ -109,38 +78,6 @@ func authenticator(cr Credentials) authn.Authenticator {
 		IdentityToken: cr.IdentityToken,
 		RegistryToken: cr.RegistryToken,
 	})
-}
-
-// schemeGuard refuses plain HTTP to a registry that is not insecure: the
-// transport's ping falls back to HTTP for private addresses and .localhost
-// names on its own, which Docker allows only for insecure-registries and
-// 127.0.0.0/8.
-type schemeGuard struct {
-	inner     http.RoundTripper
-	host      string
-	allowHTTP bool
-	userAgent string
-}
-
-func (g *schemeGuard) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !g.allowHTTP && req.URL.Scheme == "http" && hostOnly(req.URL.Host) == hostOnly(g.host) {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, fmt.Errorf("refusing plain HTTP to registry %s: it is not an insecure registry (see insecure-registries)", g.host)
-	}
-	if g.userAgent != "" {
-		req = req.Clone(req.Context())
-		req.Header.Set("User-Agent", g.userAgent)
-	}
-	return g.inner.RoundTrip(req)
-}
-
-func hostOnly(hostport string) string {
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		return strings.ToLower(h)
-	}
-	return strings.ToLower(strings.Trim(hostport, "[]"))
 }
 
 // url is the URL of a path under the repository (/manifests/x, /blobs/x).
@@ -161,11 +98,11 @@ func (c *repoClient) do(ctx context.Context, method, u string, body io.Reader, h
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, c.translate(ctx, err)
+		return nil, translateError(ctx, err)
 	}
 	if err := transport.CheckError(resp, ok...); err != nil {
 		resp.Body.Close()
-		return nil, c.translate(ctx, err)
+		return nil, translateError(ctx, err)
 	}
 	return resp, nil
 }
@@ -191,7 +128,7 @@ func (c *repoClient) getManifest(ctx context.Context, tagOrDigest string) (*mani
 		if errors.Is(err, errTooLarge) {
 			return nil, invalidf("manifest %s of %s is larger than %d bytes", tagOrDigest, reference.FamiliarName(c.named), maxManifestSize)
 		}
-		return nil, c.translate(ctx, err)
+		return nil, translateError(ctx, err)
 	}
 	m := &manifest{body: body, digest: digest.FromBytes(body)}
 	if want, err := digest.Parse(tagOrDigest); err == nil {
@@ -252,7 +189,7 @@ func (c *repoClient) blobExists(ctx context.Context, d digest.Digest) (bool, err
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return false, c.translate(ctx, err)
+		return false, translateError(ctx, err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
@@ -261,7 +198,7 @@ func (c *repoClient) blobExists(ctx context.Context, d digest.Digest) (bool, err
 	case http.StatusNotFound:
 		return false, nil
 	}
-	return false, c.translate(ctx, transport.CheckError(resp, http.StatusOK))
+	return false, translateError(ctx, transport.CheckError(resp, http.StatusOK))
 }
 
 // startUpload begins a blob upload, or mounts the blob d from the
@@ -360,7 +297,7 @@ func (c *repoClient) listTags(ctx context.Context) ([]string, error) {
 		b, err := readLimited(resp.Body, maxManifestSize)
 		resp.Body.Close()
 		if err != nil {
-			return nil, c.translate(ctx, err)
+			return nil, translateError(ctx, err)
 		}
 		if err := json.Unmarshal(b, &page); err != nil {
 			return nil, fmt.Errorf("invalid tag list from %s: %w", c.domain, err)
@@ -419,9 +356,9 @@ func (e *RegistryError) HasCode(code string) bool {
 	return false
 }
 
-// translate turns an error of the transport into one classed with errdefs
+// translateError turns an error of the transport into one classed with errdefs
 // and worded as Docker words it: "manifest unknown: manifest unknown".
-func (c *repoClient) translate(ctx context.Context, err error) error {
+func translateError(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}

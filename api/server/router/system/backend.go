@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/api/types/system"
 
 	"github.com/berth-engine/berth/api/types/filters"
@@ -22,4 +23,9 @@ type Backend interface {
 	// a channel of the ones to come (closed if the subscriber lags too far),
 	// and a function that ends the subscription.
 	SubscribeToEvents(since, until time.Time, f filters.Args) ([]events.Message, <-chan events.Message, func(), error)
+	// AuthenticateToRegistry checks credentials against the registry they
+	// name (docker login) and returns the status to show ("Login
+	// Succeeded") and an identity token for the client to store instead of
+	// the password ("" for none).
+	AuthenticateToRegistry(ctx context.Context, auth *registry.AuthConfig) (status, identityToken string, err error)
 }

@@ -1,4 +1,5 @@
-// Package system serves /_ping, /version, /info and /events.
+// Package system serves /_ping, /version, /info, /events, /system/df and
+// /auth.
 package system
 
 import (
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/registry"
 
 	"github.com/berth-engine/berth/api/server/httputils"
 	"github.com/berth-engine/berth/api/server/router"
@@ -31,6 +33,7 @@ func (s *Router) Routes() []router.Route {
 		{Method: http.MethodGet, Path: "/info", Handler: s.info},
 		{Method: http.MethodGet, Path: "/events", Handler: s.events},
 		{Method: http.MethodGet, Path: "/system/df", Handler: s.diskUsage},
+		{Method: http.MethodPost, Path: "/auth", Handler: s.auth},
 	}
 }
 
@@ -63,6 +66,29 @@ func (s *Router) info(ctx context.Context, w http.ResponseWriter, _ *http.Reques
 		return err
 	}
 	return httputils.WriteJSON(w, http.StatusOK, info)
+}
+
+// auth checks registry credentials (docker login). The body is a registry
+// AuthConfig; a refused login is the backend's error (401 for refused
+// credentials).
+func (s *Router) auth(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
+	var cfg registry.AuthConfig
+	if err := httputils.ReadJSON(r, &cfg); err != nil {
+		return err
+	}
+	status, token, err := s.b.AuthenticateToRegistry(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	return httputils.WriteJSON(w, http.StatusOK, authResponse{Status: status, IdentityToken: token})
+}
+
+// authResponse is registry.AuthResponse as dockerd up to 28 (API 1.44
+// included) writes it, IdentityToken present even when empty; the newer
+// wire type omits it then.
+type authResponse struct {
+	IdentityToken string `json:"IdentityToken"`
+	Status        string `json:"Status"`
 }
 
 func (s *Router) diskUsage(ctx context.Context, w http.ResponseWriter, r *http.Request, _ map[string]string) error {
