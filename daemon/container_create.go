@@ -66,6 +66,10 @@ func (d *Daemon) ContainerCreate(ctx context.Context, cc containerrouter.CreateC
 	if err := d.applyHostConfigDefaults(&hc); err != nil {
 		return containertypes.CreateResponse{}, err
 	}
+	warnings, err := spec.DiscardUnsupported(&hc.Resources)
+	if err != nil {
+		return containertypes.CreateResponse{}, err
+	}
 
 	id := container.NewID()
 	if cfg.Hostname == "" {
@@ -133,7 +137,10 @@ func (d *Daemon) ContainerCreate(ctx context.Context, cc containerrouter.CreateC
 		return fail(err)
 	}
 	d.logContainerEvent(c, eventtypes.ActionCreate, nil)
-	return containertypes.CreateResponse{ID: id, Warnings: []string{}}, nil
+	if warnings == nil {
+		warnings = []string{}
+	}
+	return containertypes.CreateResponse{ID: id, Warnings: warnings}, nil
 }
 
 // cmdOf is the process a container runs: entrypoint then cmd.

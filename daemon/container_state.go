@@ -17,6 +17,7 @@ import (
 	containerrouter "github.com/berth-engine/berth/api/server/router/container"
 	"github.com/berth-engine/berth/container"
 	"github.com/berth-engine/berth/container/shim"
+	"github.com/berth-engine/berth/container/spec"
 )
 
 const defaultStopTimeout = 10
@@ -449,6 +450,13 @@ func (d *Daemon) ContainerUpdate(ctx context.Context, name string, u *containert
 	if err := d.applyHostConfigDefaults(&hc); err != nil {
 		return nil, err
 	}
+	warnings, err := spec.DiscardUnsupported(&hc.Resources)
+	if err != nil {
+		return nil, err
+	}
+	if warnings == nil {
+		warnings = []string{}
+	}
 	if c.State.Running {
 		cl := d.rt.shimOf(c.ID)
 		if cl == nil {
@@ -465,7 +473,7 @@ func (d *Daemon) ContainerUpdate(ctx context.Context, name string, u *containert
 	c.HostConfig = &hc
 	d.saveLocked(c)
 	d.logContainerEvent(c, eventtypes.ActionUpdate, nil)
-	return &containertypes.UpdateResponse{Warnings: []string{}}, nil
+	return &containertypes.UpdateResponse{Warnings: warnings}, nil
 }
 
 // ContainerResize resizes the TTY of the container's init.

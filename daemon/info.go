@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-engine/berth/api/types/sysinfo"
+	"github.com/berth-engine/berth/container/spec"
 	"github.com/berth-engine/berth/daemon/config"
 	"github.com/berth-engine/berth/internal/version"
 )
@@ -27,6 +28,7 @@ func (d *Daemon) SystemInfo(context.Context) (*sysinfo.Info, error) {
 	_ = unix.Sysinfo(&si)
 	inUse, max := d.volumes.Quota()
 	cgVersion := cgroupVersion()
+	cg := spec.Cgroups()
 	initBinary, initCommit := d.initInfo()
 	info := &sysinfo.Info{
 		Info: system.Info{
@@ -35,13 +37,14 @@ func (d *Daemon) SystemInfo(context.Context) (*sysinfo.Info, error) {
 			DriverStatus:       d.img.driver.Status(),
 			Images:             d.img.images.Len(),
 			Plugins:            system.PluginsInfo{Volume: d.volumes.Drivers(), Network: []string{}, Log: []string{}},
-			MemoryLimit:        true,
-			SwapLimit:          true,
-			CPUCfsPeriod:       true,
-			CPUCfsQuota:        true,
-			CPUShares:          true,
-			CPUSet:             true,
-			PidsLimit:          true,
+			MemoryLimit:        cg.MemoryLimit,
+			SwapLimit:          cg.SwapLimit,
+			CPUCfsPeriod:       cg.CPUCfs,
+			CPUCfsQuota:        cg.CPUCfs,
+			CPUShares:          cg.CPUShares,
+			CPUSet:             cg.Cpuset,
+			PidsLimit:          cg.PidsLimit,
+			OomKillDisable:     cg.OomKillDisable,
 			IPv4Forwarding:     ipv4Forwarding(),
 			Debug:              cfg.Debug || d.log.IsLevelEnabled(5),
 			NFd:                countFDs(),

@@ -164,6 +164,11 @@ type daemonOpts struct {
 	// daemons run in the host's namespace with networking off (--bridge
 	// none --iptables=false --ip-forward=false).
 	network bool
+	// cgroup2 runs berthd on a cgroup v2 hierarchy: on a v1 (hybrid) host,
+	// in a mount namespace of its own where the host's cgroup2 mount
+	// (/sys/fs/cgroup/unified) is bound over /sys/fs/cgroup. See
+	// cgroup2Available.
+	cgroup2 bool
 }
 
 // daemon is one berthd process (and its successors after a restart) with
@@ -292,6 +297,11 @@ func (d *daemon) startErr() error {
 	}
 	fmt.Fprintf(logf, "=== %s berthd %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(d.args(), " "))
 	cmd := exec.Command(berthdBin, d.args()...)
+	if d.opts.cgroup2 && !hostIsCgroup2() {
+		// unshare and sh exec berthd in the same process.
+		cmd = exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c",
+			`mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup && exec "$0" "$@"`, berthdBin}, d.args()...)...)
+	}
 	if d.netns != nil {
 		// A restart: nsenter enters the first berthd's namespace (passed
 		// as fd 3) and execs berthd in the same process.

@@ -61,6 +61,12 @@ func baseOptions(t testing.TB) Options {
 	}
 }
 
+// allCgroups is a host whose cgroups apply every limit.
+var allCgroups = CgroupSupport{
+	MemoryLimit: true, SwapLimit: true, MemoryReservation: true, MemorySwappiness: true, OomKillDisable: true,
+	CPUShares: true, CPUCfs: true, Cpuset: true, PidsLimit: true, BlkioWeight: true,
+}
+
 // fakeHost replaces the host probes with fixed answers for the test.
 func fakeHost(t testing.TB, edit func(h *hostInfo)) {
 	t.Helper()
@@ -69,8 +75,7 @@ func fakeHost(t testing.TB, edit func(h *hostInfo)) {
 	host.onlineCPUs = func() (string, error) { return "0-1", nil }
 	host.onlineMems = func() (string, error) { return "0", nil }
 	host.numCPU = func() int { return 2 }
-	host.swapLimit = func() bool { return true }
-	host.blkioWeight = func() bool { return true }
+	host.cgroups = func() CgroupSupport { return allCgroups }
 	host.rlimitHard = func(int) (uint64, error) { return 1 << 20, nil }
 	host.hostDevices = func() ([]specs.LinuxDevice, error) {
 		return []specs.LinuxDevice{{Path: "/dev/sda", Type: "b", Major: 8, Minor: 0}}, nil

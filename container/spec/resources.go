@@ -5,6 +5,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,8 +28,7 @@ type hostInfo struct {
 	onlineCPUs   func() (string, error)
 	onlineMems   func() (string, error)
 	numCPU       func() int
-	swapLimit    func() bool // memory+swap limits supported
-	blkioWeight  func() bool // blkio weight supported
+	cgroups      func() CgroupSupport
 	rlimitHard   func(resource int) (uint64, error)
 	hostDevices  func() ([]specs.LinuxDevice, error)
 	deviceAtPath func(path string) (specs.LinuxDevice, error)
@@ -38,8 +38,7 @@ var host = hostInfo{
 	onlineCPUs:   func() (string, error) { return readTrim("/sys/devices/system/cpu/online") },
 	onlineMems:   onlineMemNodes,
 	numCPU:       runtime.NumCPU,
-	swapLimit:    sync.OnceValue(probeSwapLimit),
-	blkioWeight:  sync.OnceValue(probeBlkioWeight),
+	cgroups:      sync.OnceValue(probeCgroups),
 	rlimitHard:   getHardLimit,
 	hostDevices:  hostDevices,
 	deviceAtPath: deviceFromPath,
@@ -74,25 +73,123 @@ func isCgroup2() bool {
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-func probeSwapLimit() bool {
-	if isCgroup2() {
-		return exists("/sys/fs/cgroup/init.scope/memory.swap.max") || exists("/sys/fs/cgroup/system.slice/memory.swap.max") || hasSwapInChildren()
-	}
-	return exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")
+// CgroupSupport is which resource limits the host's cgroups can apply
+// (Docker's sysinfo): a controller that is not mounted (v1) or not
+// available at the root (v2) cannot limit anything, and Docker then
+// discards the setting with a warning rather than failing the start.
+type CgroupSupport struct {
+	MemoryLimit, SwapLimit, MemoryReservation, MemorySwappiness, OomKillDisable bool
+	CPUShares, CPUCfs, Cpuset, PidsLimit, BlkioWeight                           bool
 }
 
-// hasSwapInChildren: on cgroup v2 the root has no memory.swap.max; the
-// controller being enabled for children is enough.
-func hasSwapInChildren() bool {
-	b, err := os.ReadFile("/sys/fs/cgroup/cgroup.subtree_control")
-	return err == nil && strings.Contains(string(b), "memory") && exists("/sys/fs/cgroup/memory.stat")
+// Cgroups probes the host's cgroups once per process: controllers do not
+// come and go while berthd runs.
+func Cgroups() CgroupSupport { return host.cgroups() }
+
+func probeCgroups() CgroupSupport {
+	if isCgroup2() {
+		return probeCgroups2("/sys/fs/cgroup")
+	}
+	return probeCgroups1("/sys/fs/cgroup")
 }
 
-func probeBlkioWeight() bool {
-	if isCgroup2() {
-		return true // io.weight / io.bfq.weight: runc picks what exists
+// probeCgroups2 reads the controllers of the root of the unified
+// hierarchy at root: runc enables them down to the container's cgroup.
+func probeCgroups2(root string) CgroupSupport {
+	b, _ := os.ReadFile(root + "/cgroup.controllers")
+	have := map[string]bool{}
+	for _, c := range strings.Fields(string(b)) {
+		have[c] = true
 	}
-	return exists("/sys/fs/cgroup/blkio/blkio.weight") || exists("/sys/fs/cgroup/blkio/blkio.bfq.weight")
+	return CgroupSupport{
+		MemoryLimit: have["memory"], MemoryReservation: have["memory"], OomKillDisable: false,
+		// memory.swap.max exists in children when swap accounting is on.
+		SwapLimit:        have["memory"] && (exists(root+"/init.scope/memory.swap.max") || exists(root+"/system.slice/memory.swap.max") || subtreeHas(root, "memory")),
+		MemorySwappiness: false, // no memory.swappiness on v2
+		CPUShares:        have["cpu"], CPUCfs: have["cpu"],
+		Cpuset:      have["cpuset"],
+		PidsLimit:   have["pids"],
+		BlkioWeight: have["io"],
+	}
+}
+
+// subtreeHas reports whether the v2 cgroup dir enables controller for its
+// children.
+func subtreeHas(dir, controller string) bool {
+	b, err := os.ReadFile(dir + "/cgroup.subtree_control")
+	return err == nil && slices.Contains(strings.Fields(string(b)), controller)
+}
+
+// probeCgroups1 looks for each v1 controller's files under root.
+func probeCgroups1(root string) CgroupSupport {
+	return CgroupSupport{
+		MemoryLimit:       exists(root + "/memory/memory.limit_in_bytes"),
+		SwapLimit:         exists(root + "/memory/memory.memsw.limit_in_bytes"),
+		MemoryReservation: exists(root + "/memory/memory.soft_limit_in_bytes"),
+		MemorySwappiness:  exists(root + "/memory/memory.swappiness"),
+		OomKillDisable:    exists(root + "/memory/memory.oom_control"),
+		CPUShares:         exists(root + "/cpu/cpu.shares"),
+		CPUCfs:            exists(root + "/cpu/cpu.cfs_quota_us"),
+		Cpuset:            exists(root + "/cpuset/cpuset.cpus"),
+		PidsLimit:         exists(root + "/pids/cgroup.procs"),
+		BlkioWeight:       exists(root+"/blkio/blkio.weight") || exists(root+"/blkio/blkio.bfq.weight"),
+	}
+}
+
+// DiscardUnsupported drops from r, as Docker does at create and update,
+// the limits this host's cgroups cannot apply, and returns Docker's
+// warnings for them; --cpus without CFS is an error, as in Docker.
+func DiscardUnsupported(r *container.Resources) ([]string, error) {
+	cg := host.cgroups()
+	var w []string
+	if r.Memory > 0 && !cg.MemoryLimit {
+		w = append(w, "Your kernel does not support memory limit capabilities or the cgroup is not mounted. Limitation discarded.")
+		r.Memory, r.MemorySwap = 0, -1
+	}
+	if r.Memory > 0 && r.MemorySwap != -1 && !cg.SwapLimit {
+		w = append(w, "Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.")
+		r.MemorySwap = -1
+	}
+	if r.MemorySwappiness != nil && *r.MemorySwappiness != -1 && !cg.MemorySwappiness {
+		w = append(w, "Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.")
+		r.MemorySwappiness = nil
+	}
+	if r.MemoryReservation > 0 && !cg.MemoryReservation {
+		w = append(w, "Your kernel does not support memory soft limit capabilities or the cgroup is not mounted. Limitation discarded.")
+		r.MemoryReservation = 0
+	}
+	if r.OomKillDisable != nil && !cg.OomKillDisable {
+		if *r.OomKillDisable {
+			w = append(w, "Your kernel does not support OomKillDisable. OomKillDisable discarded.")
+		}
+		r.OomKillDisable = nil
+	}
+	if r.PidsLimit != nil && !cg.PidsLimit {
+		if *r.PidsLimit > 0 {
+			w = append(w, "Your kernel does not support PIDs limit capabilities or the cgroup is not mounted. PIDs limit discarded.")
+		}
+		r.PidsLimit = nil
+	}
+	if r.NanoCPUs > 0 && !cg.CPUCfs {
+		return w, invalidf("NanoCPUs can not be set, as your kernel does not support CPU CFS scheduler or the cgroup is not mounted")
+	}
+	if r.CPUShares > 0 && !cg.CPUShares {
+		w = append(w, "Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded.")
+		r.CPUShares = 0
+	}
+	if (r.CPUPeriod != 0 || r.CPUQuota != 0) && !cg.CPUCfs {
+		w = append(w, "Your kernel does not support CPU CFS scheduler. CPU period/quota discarded.")
+		r.CPUPeriod, r.CPUQuota = 0, 0
+	}
+	if (r.CpusetCpus != "" || r.CpusetMems != "") && !cg.Cpuset {
+		w = append(w, "Your kernel does not support cpuset or the cgroup is not mounted. Cpuset discarded.")
+		r.CpusetCpus, r.CpusetMems = "", ""
+	}
+	if r.BlkioWeight > 0 && !cg.BlkioWeight {
+		w = append(w, "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.")
+		r.BlkioWeight = 0
+	}
+	return w, nil
 }
 
 // parseUintList parses a cpuset list like "0-2,4" (Docker's
@@ -187,7 +284,7 @@ func linuxResources(r *container.Resources) (*specs.LinuxResources, error) {
 	mem := &specs.LinuxMemory{}
 	if r.Memory > 0 {
 		mem.Limit = i64(r.Memory)
-		if host.swapLimit() {
+		if host.cgroups().SwapLimit {
 			switch {
 			case r.MemorySwap == 0:
 				mem.Swap = i64(2 * r.Memory) // Docker: swap defaults to twice the memory
@@ -299,7 +396,7 @@ func linuxResources(r *container.Resources) (*specs.LinuxResources, error) {
 		return nil, invalidf("Range of blkio weight is from 10 to 1000")
 	}
 	bio := &specs.LinuxBlockIO{}
-	if r.BlkioWeight > 0 && host.blkioWeight() {
+	if r.BlkioWeight > 0 && host.cgroups().BlkioWeight {
 		bio.Weight = u16(r.BlkioWeight)
 	}
 	for _, wd := range r.BlkioWeightDevice {

@@ -69,8 +69,9 @@ func TestResources(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			fakeHost(t, func(h *hostInfo) {
-				h.swapLimit = func() bool { return !tc.noSwap }
-				h.blkioWeight = func() bool { return !tc.noBlkio }
+				cg := allCgroups
+				cg.SwapLimit, cg.BlkioWeight = !tc.noSwap, !tc.noBlkio
+				h.cgroups = func() CgroupSupport { return cg }
 			})
 			o := baseOptions(t)
 			o.HostConfig.Resources = tc.r
