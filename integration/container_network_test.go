@@ -226,7 +226,8 @@ func TestContainerNetworkPublish(t *testing.T) {
 }
 
 // --network none has only lo; the default bridge gives eth0; a network that
-// does not exist is refused at create.
+// does not exist is refused at create; host and container:<x> share a
+// namespace.
 func TestContainerNetworkModes(t *testing.T) {
 	t.Parallel()
 	n := newNetDocker(t)
@@ -245,8 +246,81 @@ func TestContainerNetworkModes(t *testing.T) {
 	if got := docker.inspect("{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}", "idle"); got != "bridge" {
 		t.Errorf("networks of a created container: %q", got)
 	}
+	// host: berthd's own namespace (here the test's namespace for it), its
+	// links and all.
+	linkNames := func(out string) []string {
+		var names []string
+		for _, l := range lines(out) {
+			if f := strings.Fields(l); len(f) > 1 {
+				name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+				names = append(names, name)
+			}
+		}
+		return names
+	}
+	hostLinks := n.inNS("ip", "-o", "link", "show")
+	if got, want := linkNames(docker.out("run", "--rm", "--network", "host", "busybox", "ip", "-o", "link", "show")), linkNames(hostLinks.stdout); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("--network host links %q, berthd's namespace has %q", got, want)
+	}
+	// container:<name> shares the other's namespace: same eth0, same address.
+	docker.ok("run", "-d", "--name", "owner", "busybox", "sleep", "300")
+	ip := docker.inspect("{{.NetworkSettings.Networks.bridge.IPAddress}}", "owner")
+	if out := docker.out("run", "--rm", "--network", "container:owner", "busybox", "ip", "-o", "-4", "addr", "show", "eth0"); !strings.Contains(out, " "+ip+"/") {
+		t.Errorf("--network container:owner sees %q, want owner's %s", out, ip)
+	}
+	docker.ok("rm", "-f", "owner")
 	if got := n.veths(); len(got) != 0 {
 		t.Errorf("veths left: %q", got)
+	}
+}
+
+// --ip gives a static address on a user network (at run and at a live
+// connect); networks are isolated from each other; and after a crash of
+// berthd no address is handed out twice.
+func TestContainerNetworkStaticIPIsolationCrash(t *testing.T) {
+	t.Parallel()
+	n := newNetDocker(t)
+	docker := n.docker
+	docker.ok("network", "create", "--subnet", "10.77.0.0/24", "front")
+	docker.ok("network", "create", "--subnet", "10.78.0.0/24", "back")
+
+	docker.ok("run", "-d", "--name", "fixed", "--network", "front", "--ip", "10.77.0.50", "busybox", "sleep", "300")
+	if got := docker.inspect("{{.NetworkSettings.Networks.front.IPAddress}}", "fixed"); got != "10.77.0.50" {
+		t.Errorf("--ip: inspect shows %q", got)
+	}
+	docker.fail(125, "10.77.0.50", "run", "--rm", "--network", "front", "--ip", "10.77.0.50", "busybox", "true")
+	docker.ok("run", "-d", "--name", "other", "--network", "back", "busybox", "sleep", "300")
+	otherIP := docker.inspect("{{.NetworkSettings.Networks.back.IPAddress}}", "other")
+	// Isolated: fixed (front) cannot reach other (back).
+	if r := docker.run("exec", "fixed", "ping", "-c1", "-W1", otherIP); r.exitCode == 0 {
+		t.Errorf("a container on front reached one on back: %s", r)
+	}
+	// Connected live to back with --ip: now it can.
+	docker.ok("network", "connect", "--ip", "10.78.0.60", "back", "fixed")
+	if got := docker.inspect("{{.NetworkSettings.Networks.back.IPAddress}}", "fixed"); got != "10.78.0.60" {
+		t.Errorf("connect --ip: inspect shows %q", got)
+	}
+	docker.ok("exec", "fixed", "ping", "-c1", "-W2", otherIP)
+
+	// A crash: the containers keep running (their shims outlive berthd);
+	// the next berthd finds them dead or alive, and new containers never
+	// get an address one of them holds.
+	for i := 0; i < 3; i++ {
+		docker.ok("run", "-d", "--network", "front", "busybox", "sleep", "300")
+	}
+	n.d.kill()
+	n.d.start()
+	for i := 0; i < 3; i++ {
+		docker.ok("run", "-d", "--network", "front", "busybox", "sleep", "300")
+	}
+	seen := map[string]string{}
+	for _, id := range lines(docker.out("ps", "-q")) {
+		for _, addr := range strings.Fields(docker.inspect("{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", id)) {
+			if prev, dup := seen[addr]; dup {
+				t.Errorf("address %s held by %s and %s", addr, prev, id)
+			}
+			seen[addr] = id
+		}
 	}
 }
 
