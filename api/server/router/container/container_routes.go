@@ -572,11 +572,6 @@ func (cr *Router) attach(ctx context.Context, w http.ResponseWriter, r *http.Req
 	return h.finish(err, cr.log.WithField("container", vars["name"]))
 }
 
-var errWebSocket = cerrdefs.ErrNotImplemented.WithMessage("attaching over a WebSocket is not supported by this engine; use POST /containers/{id}/attach")
-
-func (cr *Router) attachWebSocket(context.Context, http.ResponseWriter, *http.Request, map[string]string) error {
-	return errWebSocket
-}
 
 // isGone reports whether err is the client going away or the server
 // shutting down, which is not worth reporting.

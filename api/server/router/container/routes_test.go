@@ -782,7 +782,7 @@ func TestExecStartDetached(t *testing.T) {
 
 func TestAttachWebSocket(t *testing.T) {
 	ts := newServer(t, newFake())
-	wantError(t, do(t, ts, "GET", "/containers/web/attach/ws?stream=1", ""), 501, "WebSocket is not supported")
+	wantError(t, do(t, ts, "GET", "/containers/web/attach/ws?stream=1", ""), 400, "not a WebSocket handshake")
 }
 
 func TestMediaTypeAndFrame(t *testing.T) {
