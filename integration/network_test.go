@@ -296,6 +296,29 @@ func TestNetworkBerthCLI(t *testing.T) {
 	r := berth.run("network", "create", "web")
 	mustFail(t, r, "network with name web already exists", "berth network create web twice")
 	mustFail(t, berth.run("network", "rm", "none"), "none is a pre-defined network and cannot be removed", "berth network rm none")
+
+	// Containers through berth: run with --network, --ip, --network-alias,
+	// -p, --add-host; live connect and disconnect; berth port.
+	d.load(t, fixture(t, "busybox-docker-save.tar"))
+	berth.ok("run", "-d", "--name", "w1", "--network", "web", "--ip", "10.77.0.9", "--network-alias", "one",
+		"--add-host", "db.test:192.0.2.5", "-p", "127.0.0.1::80", "busybox", "sleep", "300")
+	if got := strings.TrimSpace(berth.ok("inspect", "-f", "{{.NetworkSettings.Networks.web.IPAddress}}", "w1")); got != "10.77.0.9" {
+		t.Errorf("berth run --ip: %q", got)
+	}
+	if out := berth.ok("exec", "w1", "cat", "/etc/hosts"); !strings.Contains(out, "192.0.2.5\tdb.test") {
+		t.Errorf("berth run --add-host: /etc/hosts\n%s", out)
+	}
+	if out := strings.TrimSpace(berth.ok("port", "w1", "80")); !strings.HasPrefix(out, "127.0.0.1:") {
+		t.Errorf("berth port w1 80: %q", out)
+	}
+	berth.ok("run", "-d", "--name", "w2", "busybox", "sleep", "300")
+	berth.ok("network", "connect", "--alias", "two", "web", "w2")
+	berth.ok("exec", "w1", "ping", "-c1", "-W2", "two")
+	berth.ok("network", "disconnect", "web", "w2")
+	if r := berth.run("exec", "w1", "ping", "-c1", "-W1", "two"); r.exitCode == 0 {
+		t.Error("w2's alias still answers after berth network disconnect")
+	}
+	berth.ok("rm", "-f", "w1", "w2")
 	if got := strings.TrimSpace(berth.ok("network", "rm", "web")); got != "web" {
 		t.Errorf("berth network rm printed %q", got)
 	}
