@@ -92,7 +92,7 @@ func (d *Daemon) Containers(ctx context.Context, o containerrouter.ListOptions) 
 			if !since.IsZero() && !c.Created.After(since) {
 				return false
 			}
-			if f.Has("network") && !f.ExactMatch("network", string(c.HostConfig.NetworkMode)) {
+			if f.Has("network") && !slices.ContainsFunc(f.Get("network"), d.connectedTo(c)) {
 				return false
 			}
 			return true
@@ -107,6 +107,42 @@ func (d *Daemon) Containers(ctx context.Context, o containerrouter.ListOptions) 
 		}
 	}
 	return out, nil
+}
+
+// connectedTo returns the network filter's test for c, as Docker's: a value
+// matches a network c is on (its endpoints while it runs, the network of
+// its NetworkMode and those recorded by docker network connect) by name, or
+// by a prefix of its ID. A recorded network removed since still matches the
+// name it was recorded by. Caller holds c's lock.
+func (d *Daemon) connectedTo(c *container.Container) func(value string) bool {
+	type netRef struct{ name, id string }
+	var nets []netRef
+	if c.State.Running || c.State.Paused || c.State.Restarting {
+		for _, ep := range d.net.Endpoints(c.ID) {
+			nets = append(nets, netRef{ep.NetworkName, ep.NetworkID})
+		}
+	}
+	refs := []string{networkNameOf(c.HostConfig.NetworkMode)}
+	if c.NetworkingConfig != nil {
+		for ref := range c.NetworkingConfig.EndpointsConfig {
+			refs = append(refs, ref)
+		}
+	}
+	for _, ref := range refs {
+		if ref == "" {
+			continue // container:<x> shares another's network
+		}
+		if n, err := d.net.Network(ref); err == nil {
+			nets = append(nets, netRef{n.Name, n.ID})
+		} else {
+			nets = append(nets, netRef{name: ref})
+		}
+	}
+	return func(value string) bool {
+		return slices.ContainsFunc(nets, func(n netRef) bool {
+			return n.name == value || (n.id != "" && strings.HasPrefix(n.id, value))
+		})
+	}
 }
 
 // commandLine is ps's COMMAND, as Docker writes it: arguments holding a

@@ -13,7 +13,9 @@
 // uses it, and closes it. New rebuilds everything from disk: the builtin
 // networks, the user networks' bridges, the firewall table, the port
 // mappings and proxies of the endpoints that were recorded (live restore),
-// and the DNS table; it releases addresses that no endpoint holds.
+// and the DNS table; it releases addresses that no endpoint holds. It warns
+// when another table's forward chain drops by policy (Docker's iptables
+// FORWARD DROP), which would cut the containers' forwarded traffic.
 //
 // Which containers still exist is the daemon's knowledge, not this
 // package's: the daemon calls Reconcile once it has restored its containers,
@@ -146,7 +148,9 @@ func (n Network) clone() Network {
 }
 
 // PortBinding is a published port. In Connect's request HostPort 0 means an
-// ephemeral port; in an Endpoint it is the port actually bound.
+// ephemeral port, and HostPortEnd above HostPort the first free port of
+// that range (`-p 8000-8010:80`); in an Endpoint HostPort is the port
+// actually bound.
 type PortBinding struct {
 	Proto         string     `json:"proto"`           // "tcp" or "udp"
 	HostIP        netip.Addr `json:"hostIP,omitzero"` // zero: every address (0.0.0.0)
@@ -263,6 +267,7 @@ func New(cfg Config) (_ *Controller, retErr error) {
 	if err != nil {
 		return nil, fmt.Errorf("network: netlink: %w", err)
 	}
+	var fw *firewall.Firewall
 	if cfg.NoFirewall {
 		c.fw = noRules{}
 	} else {
@@ -270,8 +275,7 @@ func New(cfg Config) (_ *Controller, retErr error) {
 		if foreignNS(cfg.Netns) {
 			fwOpts = append(fwOpts, firewall.WithNetNS(int(cfg.Netns)))
 		}
-		fw, err := firewall.New(fwOpts...)
-		if err != nil {
+		if fw, err = firewall.New(fwOpts...); err != nil {
 			return nil, fmt.Errorf("network: %w", err)
 		}
 		c.fw = fw
@@ -287,7 +291,35 @@ func New(cfg Config) (_ *Controller, retErr error) {
 	if err := c.restore(); err != nil {
 		return nil, fmt.Errorf("network: restore: %w", err)
 	}
+	if fw != nil {
+		c.warnForwardDrops(fw)
+	}
 	return c, nil
+}
+
+// warnForwardDrops logs one warning if other tables' forward chains drop
+// by policy (Docker's `iptables -P FORWARD DROP`), which silently cuts the
+// containers' traffic beyond the host. Those tables are not Berth's to
+// change, so it only says what the administrator can do.
+func (c *Controller) warnForwardDrops(fw *firewall.Firewall) {
+	drops, err := fw.ForeignForwardDrops()
+	if err != nil {
+		c.log.WithError(err).Warn("cannot check other tables' forward chains")
+		return
+	}
+	if len(drops) == 0 {
+		return
+	}
+	var bridges []string
+	for _, n := range c.sortedNetworks() {
+		switch {
+		case n.Name == NameBridge:
+			bridges = append([]string{n.Bridge}, bridges...) // the example's
+		case n.Driver == DriverBridge:
+			bridges = append(bridges, n.Bridge)
+		}
+	}
+	c.log.Warn(firewall.ForwardDropWarning(drops, bridges))
 }
 
 // foreignNS reports whether h names a namespace other than the caller's.
@@ -384,6 +416,9 @@ func (c *Controller) restore() error {
 		return err
 	}
 	c.networks = nets
+	for _, n := range nets {
+		c.forgetGeneratedBridgeName(n)
+	}
 	if err := c.ensureBuiltins(); err != nil {
 		return err
 	}
@@ -417,6 +452,20 @@ func (c *Controller) restore() error {
 		st.ep.Ports, st.proxies = c.restorePorts(n, &st.ep)
 	}
 	return nil
+}
+
+// forgetGeneratedBridgeName removes from a user network's Options the
+// generated bridge name ("br-" and its ID's first 12 characters) that
+// earlier versions recorded there, so that inspect shows only the options
+// given at create, as Docker does. Its Bridge keeps the name.
+func (c *Controller) forgetGeneratedBridgeName(n *Network) {
+	if n.Predefined() || len(n.ID) < 12 || n.Options[OptBridgeName] != "br-"+n.ID[:12] {
+		return
+	}
+	delete(n.Options, OptBridgeName)
+	if err := c.putNetwork(n); err != nil {
+		c.log.WithError(err).WithField("network", n.Name).Warn("cannot record network")
+	}
 }
 
 // restorePorts publishes ep's recorded ports again (the firewall table was

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -20,7 +22,10 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/google/nftables"
 	mdns "github.com/miekg/dns"
+	"github.com/sirupsen/logrus"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 	"github.com/vishvananda/netlink"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/berth-engine/berth/network/firewall"
 	"github.com/berth-engine/berth/network/ipam"
@@ -227,6 +232,14 @@ func TestUserNetworks(t *testing.T) {
 	}
 	if back.Bridge != "back0" || back.ICC || back.MTU != 1400 || !back.Internal || back.Gateway != netip.MustParseAddr("10.10.0.254") {
 		t.Fatalf("created %+v", back)
+	}
+	// Options are the -o options as given, as Docker shows them: none for
+	// front (its generated bridge name is not one of them).
+	if len(n.Options) != 0 {
+		t.Errorf("front's Options %v, want none", n.Options)
+	}
+	if want := map[string]string{OptBridgeName: "back0", OptICC: "false", OptMTU: "1400"}; !maps.Equal(back.Options, want) {
+		t.Errorf("back's Options %v, want %v", back.Options, want)
 	}
 	if got := bridgeAddrs(t, e.host, "back0"); !slices.Equal(got, []netip.Prefix{netip.MustParsePrefix("10.10.0.254/24")}) {
 		t.Fatalf("back0 addresses %v", got)
@@ -509,6 +522,95 @@ func TestRestartKeepsNetworksAndEndpoints(t *testing.T) {
 		t.Fatal("Reconcile left the gone container's interface")
 	}
 	connect(t, c, "app", cid(4), "w", newScratchNS(t), func(cfg *EndpointConfig) { cfg.StaticIP = ep2.IP.Addr() })
+}
+
+// A user network recorded by an earlier version with its generated bridge
+// name among its Options shows only the options given once restored, and
+// keeps its bridge.
+func TestRestoreForgetsGeneratedBridgeName(t *testing.T) {
+	e := newEnv(t)
+	c := e.open(t)
+	n, err := c.CreateNetwork(CreateOptions{Name: "old", Options: map[string]string{OptMTU: "1400"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(filepath.Join(e.root, "networks.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := n.clone()
+	old.Options[OptBridgeName] = n.Bridge
+	rec, _ := json.Marshal(old)
+	err = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketV1).Bucket(bucketNetworks).Put([]byte(n.ID), rec)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c = e.open(t)
+	got, err := c.Network("old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{OptMTU: "1400"}; !maps.Equal(got.Options, want) || got.Bridge != n.Bridge {
+		t.Fatalf("restored Options %v bridge %s, want %v on %s", got.Options, got.Bridge, want, n.Bridge)
+	}
+	if !slices.Contains(e.host.links(t), n.Bridge) {
+		t.Fatalf("bridge %s not restored", n.Bridge)
+	}
+	// The builtin bridge keeps Docker's set, with its bridge's name.
+	br, err := c.Network(NameBridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if br.Options[OptBridgeName] != DefaultBridgeName || br.Options[optDefault] != "true" || len(br.Options) != 6 {
+		t.Fatalf("bridge's Options %v", br.Options)
+	}
+}
+
+// A foreign forward chain with policy drop (Docker's iptables FORWARD DROP)
+// is reported by New in one warning naming it and the bridges, and left
+// as it was.
+func TestNewWarnsOfForeignForwardDrop(t *testing.T) {
+	e := newEnv(t)
+	conn, err := nftables.New(nftables.WithNetNSFd(int(e.host.ns)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	drop := nftables.ChainPolicyDrop
+	filter := conn.AddTable(&nftables.Table{Name: "filter", Family: nftables.TableFamilyIPv4})
+	conn.AddChain(&nftables.Chain{Name: "FORWARD", Table: filter, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter, Policy: &drop})
+	if err := conn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	log, hook := logtest.NewNullLogger()
+	cfg := e.config(t)
+	cfg.Log = logrus.NewEntry(log)
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var warnings []string
+	for _, en := range hook.AllEntries() {
+		if en.Level == logrus.WarnLevel {
+			warnings = append(warnings, en.Message)
+		}
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "table ip filter chain FORWARD (hook forward, policy drop)") ||
+		!strings.Contains(warnings[0], "iptables -I FORWARD -i berth0 -j ACCEPT") {
+		t.Fatalf("warnings: %q", warnings)
+	}
+	ch, err := conn.ListChain(filter, "FORWARD")
+	if err != nil || ch.Policy == nil || *ch.Policy != nftables.ChainPolicyDrop {
+		t.Fatalf("FORWARD after New: %+v %v", ch, err)
+	}
 }
 
 // TestPortMappingDNAT publishes a port in a Controller programming a scratch

@@ -31,7 +31,8 @@ type CreateOptions struct {
 // CreateNetwork creates a bridge network: its IPAM entry, its record, its
 // Linux bridge ("br-" and the first 12 characters of its ID unless
 // OptBridgeName names it) and its firewall rules; every step is undone if a
-// later one fails.
+// later one fails. The network's Options are the -o options as given (Docker
+// shows {} without -o); the bridge's name is kept in Network.Bridge.
 func (c *Controller) CreateNetwork(req CreateOptions) (_ Network, retErr error) {
 	n, err := c.checkCreate(req)
 	if err != nil {
@@ -54,7 +55,6 @@ func (c *Controller) CreateNetwork(req CreateOptions) (_ Network, retErr error) 
 				errorf(ErrNetworkExists, "bridge name %s is already in use by network %s", n.Bridge, o.Name))
 		}
 	}
-	n.Options[OptBridgeName] = n.Bridge
 
 	var in ipam.Network
 	if n.UserSubnet {

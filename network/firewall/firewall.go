@@ -27,6 +27,11 @@
 // 127.0.0.1. Traffic to the host's other addresses, from the host, from
 // outside or from containers (hairpin), is DNATed.
 //
+// Other tables are only ever read: ForeignForwardDrops finds the forward
+// chains that drop by policy (Docker's iptables FORWARD DROP), which drop
+// containers' traffic whatever this table accepts, so that the daemon can
+// say so.
+//
 // Only IPv4 is handled.
 package firewall
 

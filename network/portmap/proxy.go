@@ -1,6 +1,7 @@
 package portmap
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
 )
 
 // Defaults of the userland proxy.
@@ -66,11 +68,27 @@ func StartProxy(proto string, hostIP netip.Addr, hostPort uint16, containerIP ne
 	backend := netip.AddrPortFrom(containerIP, containerPort)
 	k := key{proto, hostIP, hostPort}
 	if proto == "tcp" {
-		ln, err := net.Listen(network(proto, hostIP), listen)
+		// Keep-alive is set once on the listening socket, whose accepted
+		// sockets inherit it, rather than by four setsockopt calls on each
+		// accepted connection (Go's default): syscalls are most of a short
+		// connection's cost here.
+		lc := net.ListenConfig{KeepAlive: -1}
+		ln, err := lc.Listen(context.Background(), network(proto, hostIP), listen)
 		if err != nil {
 			return nil, bindError(k, bindErrno(err))
 		}
-		p := &tcpProxy{ln: ln, backend: backend.String(), dialTimeout: o.dialTimeout, conns: map[net.Conn]struct{}{}}
+		if err := setKeepAlive(ln.(*net.TCPListener)); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("portmap: proxy %s %s: keep-alive: %w", proto, listen, err)
+		}
+		p := &tcpProxy{
+			ln:      ln,
+			backend: backend.String(),
+			// The container's side needs no keep-alive: its connections
+			// end with the container's endpoint, which closes the proxy.
+			dialer: net.Dialer{Timeout: o.dialTimeout, KeepAlive: -1},
+			conns:  map[net.Conn]struct{}{},
+		}
 		p.wg.Add(1)
 		go p.serve()
 		return p, nil
@@ -85,13 +103,45 @@ func StartProxy(proto string, hostIP netip.Addr, hostPort uint16, containerIP ne
 	return p, nil
 }
 
+// Keep-alive of the clients' connections: Go's defaults for TCP (first
+// probe after 15 s idle, then every 15 s, 9 probes), so that a client that
+// vanished without a FIN does not hold the proxy's connections forever.
+const (
+	keepAliveIdle     = 15 // seconds
+	keepAliveInterval = 15 // seconds
+	keepAliveCount    = 9
+)
+
+// setKeepAlive enables keep-alive on a listening socket; Linux copies it to
+// every socket accepted from it.
+func setKeepAlive(ln *net.TCPListener) error {
+	rc, err := ln.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		for _, o := range []struct{ level, opt, val int }{
+			{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+			{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, keepAliveIdle},
+			{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, keepAliveInterval},
+			{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, keepAliveCount},
+		} {
+			if serr = unix.SetsockoptInt(int(fd), o.level, o.opt, o.val); serr != nil {
+				return
+			}
+		}
+	})
+	return errors.Join(err, serr)
+}
+
 // tcpProxy accepts connections and splices each to a new connection to the
 // container, both ways, passing half-closes through.
 type tcpProxy struct {
-	ln          net.Listener
-	backend     string
-	dialTimeout time.Duration
-	wg          sync.WaitGroup
+	ln      net.Listener
+	backend string
+	dialer  net.Dialer
+	wg      sync.WaitGroup
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // open on either side, closed by Close
@@ -139,7 +189,7 @@ func (p *tcpProxy) handle(client *net.TCPConn) {
 		return
 	}
 	defer p.untrack(client)
-	c, err := net.DialTimeout("tcp", p.backend, p.dialTimeout)
+	c, err := p.dialer.Dial("tcp", p.backend)
 	if err != nil {
 		return // the client sees its connection closed, as with docker-proxy
 	}

@@ -572,7 +572,6 @@ func (cr *Router) attach(ctx context.Context, w http.ResponseWriter, r *http.Req
 	return h.finish(err, cr.log.WithField("container", vars["name"]))
 }
 
-
 // isGone reports whether err is the client going away or the server
 // shutting down, which is not worth reporting.
 func isGone(err error) bool {
