@@ -5,8 +5,10 @@
 //   - `docker run --rm busybox true` on the default bridge against
 //     `--network none` (interleaved samples, medians);
 //   - HTTP GETs per second from berthd's side to many busybox containers,
-//     through their published ports (-p 127.0.0.1::80, served by the
-//     userland proxy) against their addresses directly, with a Go client
+//     through their published ports (-p 80, on every address) against
+//     their addresses directly: on 127.0.0.1, served by the userland proxy
+//     (Docker's default path for the host's loopback), and on the host's
+//     address on the bridge, DNATed by the kernel; with a Go client
 //     with keep-alive off and on, and berthd's CPU time per request (the
 //     proxy's cost). The containers serve with busybox httpd, which closes
 //     every connection, and, when netbench is statically linked
@@ -220,9 +222,20 @@ var (
 	goHTTP       = server{"Go net/http", "8080/tcp"} // keeps connections alive
 )
 
-// target is one container, reached two ways for each server.
+// A path from berthd's namespace to a container's server.
+type path int
+
+const (
+	direct  path = iota // the container's address
+	proxied             // 127.0.0.1:hostPort, the userland proxy
+	dnat                // the bridge gateway's hostPort, the kernel's DNAT
+)
+
+var pathNames = []string{"container IP (direct)", "127.0.0.1:port (proxy)", "gateway:port (DNAT)"}
+
+// target is one container: the URL of each server by path.
 type target struct {
-	direct, published map[server]string // URLs
+	url map[server][3]string
 }
 
 // http starts the httpd containers and measures requests per second
@@ -240,33 +253,34 @@ func (d *daemon) http(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%d busybox containers, each -p 127.0.0.1::80 (and ::8080), started in %s\n", o.containers, time.Since(begin).Round(time.Millisecond))
+	fmt.Printf("%d busybox containers, each -p 80 (and -p 8080), started in %s\n", o.containers, time.Since(begin).Round(time.Millisecond))
 	if err := waitServing(ctx, targets, servers); err != nil {
 		return err
 	}
-	fmt.Printf("HTTP GET of a %d-byte page, %d clients round-robin over the containers, %d rounds of %s per row alternating direct/proxy (medians);\n",
+	fmt.Printf("HTTP GET of a %d-byte page, %d clients round-robin over the containers, %d rounds of %s per row alternating the paths (medians);\n",
 		len(page), o.clients, o.rounds, o.duration)
 	fmt.Printf("berthd CPU per request is the userland proxy's cost (berthd's CPU time during the rounds / requests):\n")
 	fmt.Printf("  %-14s %-10s %-26s %9s %10s %10s %7s %13s\n", "server", "keep-alive", "path", "req/s", "p50", "p99", "reused", "berthd CPU/req")
 	for _, srv := range servers {
 		for _, keepAlive := range []bool{false, true} {
-			var res [2][]result
+			var res [3][]result
 			for range o.rounds {
-				for i, published := range []bool{false, true} {
-					r, err := d.load(ctx, targets, srv, published, keepAlive, o.clients, o.duration)
+				for p := range res {
+					r, err := d.load(ctx, targets, srv, path(p), keepAlive, o.clients, o.duration)
 					if err != nil {
 						return err
 					}
-					res[i] = append(res[i], r)
+					res[p] = append(res[p], r)
 				}
 			}
 			ka := map[bool]string{false: "off", true: "on"}[keepAlive]
-			direct, proxied := median(res[0]), median(res[1])
-			for i, r := range []result{direct, proxied} {
-				path := []string{"container IP (direct)", "127.0.0.1:port (proxy)"}[i]
-				fmt.Printf("  %-14s %-10s %-26s %9.0f %10s %10s %6.0f%% %13s\n", srv.name, ka, path, r.rate, ms(r.p50), ms(r.p99), 100*r.reused, us(cpuPerRequest(res[i])))
+			var med [3]result
+			for p := range res {
+				med[p] = median(res[p])
+				r := med[p]
+				fmt.Printf("  %-14s %-10s %-26s %9.0f %10s %10s %6.0f%% %13s\n", srv.name, ka, pathNames[p], r.rate, ms(r.p50), ms(r.p99), 100*r.reused, us(cpuPerRequest(res[p])))
 			}
-			fmt.Printf("  %-14s %-10s direct / published: %.2fx (target <= 1.50x)\n", srv.name, ka, direct.rate/proxied.rate)
+			fmt.Printf("  %-14s %-10s direct / published: proxy %.2fx, DNAT %.2fx (target <= 1.50x)\n", srv.name, ka, med[direct].rate/med[proxied].rate, med[direct].rate/med[dnat].rate)
 		}
 	}
 	return nil
@@ -302,17 +316,17 @@ func serve(addr string) error {
 
 // startServers creates and starts n containers serving page with busybox
 // httpd on port 80 and, if self is set, with this program on 8080, each
-// published on an ephemeral port of 127.0.0.1, a few at a time, and returns
+// published on an ephemeral port of every address, a few at a time, and returns
 // how to reach them.
 func (d *daemon) startServers(ctx context.Context, n int, self string) ([]target, error) {
 	echo := "echo '" + strings.TrimSuffix(page, "\n") + "' > /tmp/index.html && "
 	cmd := echo + "exec httpd -f -p 80 -h /tmp"
-	ports := map[string]any{busyboxHTTPD.port: []map[string]string{{"HostIp": "127.0.0.1"}}}
+	ports := map[string]any{busyboxHTTPD.port: []map[string]string{{}}}
 	hc := map[string]any{"PortBindings": ports}
 	var env []string
 	if self != "" {
 		cmd = echo + "httpd -p 80 -h /tmp && exec /netbench"
-		ports[goHTTP.port] = []map[string]string{{"HostIp": "127.0.0.1"}}
+		ports[goHTTP.port] = []map[string]string{{}}
 		hc["Binds"] = []string{self + ":/netbench:ro"}
 		env = []string{serveEnv + "=:8080"}
 	}
@@ -357,7 +371,7 @@ func (d *daemon) startOne(body []byte) (target, error) {
 	}
 	var insp struct {
 		NetworkSettings struct {
-			Networks map[string]struct{ IPAddress string }
+			Networks map[string]struct{ IPAddress, Gateway string }
 			Ports    map[string][]struct{ HostIp, HostPort string }
 		}
 	}
@@ -368,15 +382,19 @@ func (d *daemon) startOne(body []byte) (target, error) {
 	if ip == "" {
 		return target{}, fmt.Errorf("container %.12s: no address in inspect: %+v", created.ID, insp.NetworkSettings)
 	}
-	t := target{direct: map[server]string{}, published: map[server]string{}}
+	gw := insp.NetworkSettings.Networks["bridge"].Gateway
+	t := target{url: map[server][3]string{}}
 	for _, srv := range []server{busyboxHTTPD, goHTTP} {
 		bound := insp.NetworkSettings.Ports[srv.port]
 		if len(bound) == 0 {
 			continue
 		}
 		port, _, _ := strings.Cut(srv.port, "/")
-		t.direct[srv] = "http://" + net.JoinHostPort(ip, port) + "/index.html"
-		t.published[srv] = "http://" + net.JoinHostPort(bound[0].HostIp, bound[0].HostPort) + "/index.html"
+		t.url[srv] = [3]string{
+			direct:  "http://" + net.JoinHostPort(ip, port) + "/index.html",
+			proxied: "http://" + net.JoinHostPort("127.0.0.1", bound[0].HostPort) + "/index.html",
+			dnat:    "http://" + net.JoinHostPort(gw, bound[0].HostPort) + "/index.html",
+		}
 	}
 	return t, nil
 }
@@ -435,7 +453,7 @@ func waitServing(ctx context.Context, targets []target, servers []server) error 
 	deadline := time.Now().Add(30 * time.Second)
 	for _, t := range targets {
 		for _, srv := range servers {
-			for _, u := range []string{t.direct[srv], t.published[srv]} {
+			for _, u := range t.url[srv] {
 				for {
 					err := get(ctx, c, u)
 					if err == nil {
@@ -506,7 +524,7 @@ func cpuPerRequest(rs []result) time.Duration {
 // the other, to the targets in turn (each starting at another one), and
 // reports the rate of successful requests and berthd's CPU time meanwhile.
 // Any failed request fails the measurement.
-func (d *daemon) load(ctx context.Context, targets []target, srv server, published, keepAlive bool, clients int, dur time.Duration) (result, error) {
+func (d *daemon) load(ctx context.Context, targets []target, srv server, via path, keepAlive bool, clients int, dur time.Duration) (result, error) {
 	tr := &http.Transport{
 		DisableKeepAlives:   !keepAlive,
 		MaxIdleConns:        len(targets) * clients,
@@ -533,10 +551,7 @@ func (d *daemon) load(ctx context.Context, targets []target, srv server, publish
 		wg.Go(func() {
 			for i := w * len(targets) / clients; time.Now().Before(stop); i++ {
 				t := targets[i%len(targets)]
-				u := t.direct[srv]
-				if published {
-					u = t.published[srv]
-				}
+				u := t.url[srv][via]
 				t0 := time.Now()
 				if err := get(trace, c, u); err != nil {
 					errs[w] = err
