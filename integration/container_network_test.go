@@ -308,6 +308,7 @@ func TestContainerNetworkStaticIPIsolationCrash(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		docker.ok("run", "-d", "--network", "front", "busybox", "sleep", "300")
 	}
+	docker.ok("run", "-d", "-p", "127.0.0.1::80", "busybox", "sleep", "300")
 	n.d.kill()
 	n.d.start()
 	for i := 0; i < 3; i++ {
@@ -322,6 +323,9 @@ func TestContainerNetworkStaticIPIsolationCrash(t *testing.T) {
 			seen[addr] = id
 		}
 	}
+	// And what the crash left is released once its containers go.
+	docker.ok(append([]string{"rm", "-f"}, lines(docker.out("ps", "-aq"))...)...)
+	waitFor(t, 10*time.Second, "veths and port rules to go", func() bool { return len(n.veths()) == 0 && len(n.portRules()) == 0 })
 }
 
 // Two containers on a user network find each other by name and alias

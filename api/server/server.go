@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -24,6 +25,9 @@ import (
 type Config struct {
 	Versions middleware.Versions
 	Log      *logrus.Logger
+	// Profiler serves Go's profiles under /debug/pprof/, for the daemon's
+	// --debug mode.
+	Profiler bool
 }
 
 // Server serves the API.
@@ -51,6 +55,9 @@ func New(cfg Config, routers ...router.Router) *Server {
 			m.Path(r.Path).Methods(r.Method).Handler(h)
 		}
 	}
+	if cfg.Profiler {
+		m.PathPrefix("/debug/pprof/").Methods(http.MethodGet).Handler(profiler())
+	}
 	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httputils.WriteError(w, r, cfg.Log, cerrdefs.ErrNotFound.WithMessage("page not found"))
 	})
@@ -71,6 +78,24 @@ func makeHandler(cfg Config, h httputils.APIFunc) http.Handler {
 		if err := h(r.Context(), w, r, mux.Vars(r)); err != nil {
 			httputils.WriteError(w, r, cfg.Log, err)
 		}
+	})
+}
+
+// profiler serves net/http/pprof's pages: the index (which also serves each
+// named profile, /debug/pprof/heap and the like) and the special ones.
+func profiler() http.Handler {
+	special := map[string]http.HandlerFunc{
+		"/debug/pprof/cmdline": pprof.Cmdline,
+		"/debug/pprof/profile": pprof.Profile,
+		"/debug/pprof/symbol":  pprof.Symbol,
+		"/debug/pprof/trace":   pprof.Trace,
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := special[r.URL.Path]; ok {
+			h(w, r)
+			return
+		}
+		pprof.Index(w, r)
 	})
 }
 

@@ -138,3 +138,21 @@ func TestBadJSON(t *testing.T) {
 		t.Errorf("oversized: %d %.100s", code, resp)
 	}
 }
+
+func TestProfilerOnlyWhenAsked(t *testing.T) {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	for _, on := range []bool{false, true} {
+		ts := httptest.NewServer(New(Config{Versions: middleware.Versions{Min: "1.24", Max: "1.44"}, Log: log, Profiler: on}).Handler())
+		for path, want := range map[string]string{"/debug/pprof/": "goroutine", "/debug/pprof/goroutine?debug=1": "goroutine profile:", "/debug/pprof/cmdline": "server.test"} {
+			code, _, body := call(t, ts, http.MethodGet, path, "")
+			if on && (code != http.StatusOK || !strings.Contains(body, want)) {
+				t.Errorf("profiler on: GET %s: %d %.100q", path, code, body)
+			}
+			if !on && code != http.StatusNotFound {
+				t.Errorf("profiler off: GET %s: %d", path, code)
+			}
+		}
+		ts.Close()
+	}
+}

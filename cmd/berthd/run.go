@@ -104,6 +104,7 @@ func run(o options) (err error) {
 	srv := server.New(server.Config{
 		Versions: middleware.Versions{Min: version.MinAPIVersion, Max: version.APIVersion, Server: version.Version},
 		Log:      log,
+		Profiler: cfg.Debug,
 	}, systemrouter.New(d), volumerouter.New(d), imagerouter.New(d), containerrouter.New(d), networkrouter.New(d), swarm.New(), plugin.New())
 	accepting, ls := watchAccept(ls)
 	serveErr := make(chan error, 1)

@@ -46,13 +46,25 @@ func volumesBucket(tx *bolt.Tx) (*bolt.Bucket, error) {
 	return b, nil
 }
 
-func initSchema(tx *bolt.Tx) error {
-	v1, err := tx.CreateBucketIfNotExists(bucketV1)
-	if err != nil {
+// initSchema creates the buckets of a new db. An existing one is only read:
+// a bbolt commit costs two fdatasyncs, at every start.
+func initSchema(db *bolt.DB) error {
+	var ok bool
+	if err := db.View(func(tx *bolt.Tx) error {
+		_, err := volumesBucket(tx)
+		ok = err == nil
+		return nil
+	}); err != nil || ok {
 		return err
 	}
-	_, err = v1.CreateBucketIfNotExists(bucketVolumes)
-	return err
+	return db.Update(func(tx *bolt.Tx) error {
+		v1, err := tx.CreateBucketIfNotExists(bucketV1)
+		if err != nil {
+			return err
+		}
+		_, err = v1.CreateBucketIfNotExists(bucketVolumes)
+		return err
+	})
 }
 
 func putRecord(name string, r record) func(*bolt.Tx) error {

@@ -162,7 +162,7 @@ func New(cfg Config) (*VolumeStore, error) {
 
 // load reads the db and reconciles it with what the drivers hold on disk.
 func (s *VolumeStore) load() error {
-	if err := s.db.Update(initSchema); err != nil {
+	if err := initSchema(s.db); err != nil {
 		return err
 	}
 	recs, err := loadRecords(s.db)
