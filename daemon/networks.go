@@ -390,8 +390,14 @@ func (d *Daemon) recordConnect(c *container.Container, n network.Network, es *ne
 		key, left = ref, false
 	}
 	cfg.EndpointsConfig[key] = es
+	return d.saveNetworking(c, cfg, left)
+}
+
+// saveNetworking sets and saves c's recorded networks, leaving c as it was
+// if the save fails. Caller holds c's lock.
+func (d *Daemon) saveNetworking(c *container.Container, cfg *networktypes.NetworkingConfig, leftNetworkMode bool) error {
 	prevCfg, prevLeft := c.NetworkingConfig, c.LeftNetworkMode
-	c.NetworkingConfig, c.LeftNetworkMode = cfg, left
+	c.NetworkingConfig, c.LeftNetworkMode = cfg, leftNetworkMode
 	if err := d.rt.store.Save(c); err != nil {
 		c.NetworkingConfig, c.LeftNetworkMode = prevCfg, prevLeft
 		return err
@@ -509,11 +515,5 @@ func (d *Daemon) NetworkDisconnect(ctx context.Context, name string, req network
 	if mode := string(c.HostConfig.NetworkMode); mode != "" && !containertypes.NetworkMode(mode).IsContainer() && d.sameNetwork(mode, n) {
 		left = true
 	}
-	prevCfg, prevLeft := c.NetworkingConfig, c.LeftNetworkMode
-	c.NetworkingConfig, c.LeftNetworkMode = cfg, left
-	if err := d.rt.store.Save(c); err != nil {
-		c.NetworkingConfig, c.LeftNetworkMode = prevCfg, prevLeft
-		return err
-	}
-	return nil
+	return d.saveNetworking(c, cfg, left)
 }

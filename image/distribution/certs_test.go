@@ -2,84 +2,18 @@ package distribution
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/containerd/errdefs"
+
+	"github.com/berth-engine/berth/internal/testpki"
 )
-
-// testPKI is a CA with a server certificate for 127.0.0.1 and a client
-// certificate, all PEM.
-type testPKI struct {
-	caPEM                 []byte
-	serverCert, serverKey []byte
-	clientCert, clientKey []byte
-	pool                  *x509.CertPool
-}
-
-func newTestPKI(t *testing.T) *testPKI {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "berth test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	issue := func(serial int64, usage x509.ExtKeyUsage, ips []net.IP) (certPEM, keyPEM []byte) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      pkix.Name{CommonName: "berth test"},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(24 * time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-			IPAddresses:  ips,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kb, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
-	}
-	p := &testPKI{caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), pool: x509.NewCertPool()}
-	p.pool.AddCert(ca)
-	p.serverCert, p.serverKey = issue(2, x509.ExtKeyUsageServerAuth, []net.IP{net.IPv4(127, 0, 0, 1)})
-	p.clientCert, p.clientKey = issue(3, x509.ExtKeyUsageClientAuth, nil)
-	return p
-}
 
 func writeFile(t *testing.T, path string, b []byte) {
 	t.Helper()
@@ -95,18 +29,18 @@ func writeFile(t *testing.T, path string, b []byte) {
 // certificate signed by a private CA: it works only once certs.d has the
 // CA and the client pair.
 func TestPullCertsDir(t *testing.T) {
-	pki := newTestPKI(t)
-	serverPair, err := tls.X509KeyPair(pki.serverCert, pki.serverKey)
+	pki := testpki.New(t, net.IPv4(127, 0, 0, 1))
+	serverPair, err := tls.X509KeyPair(pki.ServerCert, pki.ServerKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clientPair, err := tls.X509KeyPair(pki.clientCert, pki.clientKey)
+	clientPair, err := tls.X509KeyPair(pki.ClientCert, pki.ClientKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := startTestRegistry(t,
-		&tls.Config{Certificates: []tls.Certificate{serverPair}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pki.pool},
-		&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool, Certificates: []tls.Certificate{clientPair}}}})
+		&tls.Config{Certificates: []tls.Certificate{serverPair}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pki.Pool},
+		&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.Pool, Certificates: []tls.Certificate{clientPair}}}})
 	img := buildImage(t, false, thisPlatform(), [][]byte{layerTar(t, "tls")}, "gzip")
 	r.upload("test/tls", "1", img)
 
@@ -121,16 +55,16 @@ func TestPullCertsDir(t *testing.T) {
 	if err := pull(); err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
 		t.Fatalf("without the CA: %v", err)
 	}
-	writeFile(t, filepath.Join(hostDir, "ca.crt"), pki.caPEM)
+	writeFile(t, filepath.Join(hostDir, "ca.crt"), pki.CA)
 	if err := pull(); err == nil || !strings.Contains(err.Error(), "certificate required") {
 		t.Fatalf("without the client certificate: %v", err)
 	}
-	writeFile(t, filepath.Join(hostDir, "client.cert"), pki.clientCert)
+	writeFile(t, filepath.Join(hostDir, "client.cert"), pki.ClientCert)
 	want := "missing key client.key for client certificate client.cert. CA certificates must use the extension .crt"
 	if err := pull(); err == nil || !errdefs.IsInvalidArgument(err) || err.Error() != want {
 		t.Fatalf("a .cert without its .key: %v, want %q", err, want)
 	}
-	writeFile(t, filepath.Join(hostDir, "client.key"), pki.clientKey)
+	writeFile(t, filepath.Join(hostDir, "client.key"), pki.ClientKey)
 	if err := pull(); err != nil {
 		t.Fatalf("with the CA and the client pair: %v", err)
 	}
@@ -140,14 +74,14 @@ func TestPullCertsDir(t *testing.T) {
 	}
 	// The registry named insecure is not verified, and certs.d is not read.
 	o.Insecure = func(string) bool { return true }
-	writeFile(t, filepath.Join(hostDir, "orphan.key"), pki.clientKey)
+	writeFile(t, filepath.Join(hostDir, "orphan.key"), pki.ClientKey)
 	if err := pull(); err == nil || strings.Contains(err.Error(), "orphan") {
 		t.Fatalf("insecure, so without client certificates: %v", err)
 	}
 }
 
 func TestCertsDirRules(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := testpki.New(t, net.IPv4(127, 0, 0, 1))
 	dir := t.TempDir()
 	host := "reg.example:5000"
 	hostDir := filepath.Join(dir, host)
@@ -156,12 +90,12 @@ func TestCertsDirRules(t *testing.T) {
 	if err != nil || conf.RootCAs != nil || len(conf.Certificates) != 0 {
 		t.Fatalf("no directory: %+v, %v", conf, err)
 	}
-	writeFile(t, filepath.Join(hostDir, "a.key"), pki.clientKey)
+	writeFile(t, filepath.Join(hostDir, "a.key"), pki.ClientKey)
 	if _, err := certsDirTLS(dir, host); err == nil || err.Error() != "missing client certificate a.cert for key a.key" || !errdefs.IsInvalidArgument(err) {
 		t.Errorf("a .key alone: %v", err)
 	}
-	writeFile(t, filepath.Join(hostDir, "a.cert"), pki.clientCert)
-	writeFile(t, filepath.Join(hostDir, "ca.crt"), pki.caPEM)
+	writeFile(t, filepath.Join(hostDir, "a.cert"), pki.ClientCert)
+	writeFile(t, filepath.Join(hostDir, "ca.crt"), pki.CA)
 	writeFile(t, filepath.Join(hostDir, "README"), []byte("ignored"))
 	conf, err = certsDirTLS(dir, host)
 	if err != nil || conf.RootCAs == nil || len(conf.Certificates) != 1 {
@@ -172,13 +106,13 @@ func TestCertsDirRules(t *testing.T) {
 		t.Errorf("a .crt without a certificate: %v", err)
 	}
 	os.Remove(filepath.Join(hostDir, "bad.crt"))
-	writeFile(t, filepath.Join(hostDir, "b.cert"), pki.clientCert)
-	writeFile(t, filepath.Join(hostDir, "b.key"), pki.serverKey)
+	writeFile(t, filepath.Join(hostDir, "b.cert"), pki.ClientCert)
+	writeFile(t, filepath.Join(hostDir, "b.key"), pki.ServerKey)
 	if _, err := certsDirTLS(dir, host); err == nil || !strings.Contains(err.Error(), "invalid client certificate") {
 		t.Errorf("a pair whose key does not match: %v", err)
 	}
 	// A host cannot lead out of the directory.
-	writeFile(t, filepath.Join(filepath.Dir(dir), "x.key"), pki.clientKey)
+	writeFile(t, filepath.Join(filepath.Dir(dir), "x.key"), pki.ClientKey)
 	t.Cleanup(func() { os.Remove(filepath.Join(filepath.Dir(dir), "x.key")) })
 	if _, err := certsDirTLS(dir, ".."); err != nil {
 		t.Errorf("host ..: %v", err)
