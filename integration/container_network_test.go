@@ -356,6 +356,18 @@ func TestContainerNetworkUserDNS(t *testing.T) {
 	if got := docker.inspect("{{index .NetworkSettings.Networks.n1.Aliases 0}}", "beta"); got != "bee" {
 		t.Errorf("beta's aliases: %q", got)
 	}
+	// HTTP by name: beta serves its /etc with busybox httpd, alpha fetches.
+	docker.ok("exec", "-d", "beta", "httpd", "-f", "-p", "8000", "-h", "/etc")
+	var got string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if r := docker.run("exec", "alpha", "wget", "-q", "-O", "-", "http://bee:8000/hostname"); r.exitCode == 0 {
+			got = r.stdout
+			break
+		}
+	}
+	if beta := docker.inspect("{{.Config.Hostname}}", "beta"); strings.TrimSpace(got) != beta {
+		t.Errorf("wget http://bee:8000/hostname from alpha: %q, want %q", got, beta)
+	}
 	docker.ok("rm", "-f", "alpha", "beta")
 	docker.ok("network", "rm", "n1")
 }
@@ -454,8 +466,13 @@ func TestContainerNetworkCleanup(t *testing.T) {
 		t.Errorf("nftables ruleset at the end:\n%s\nbefore:\n%s", got, rulesBefore)
 	}
 
-	// The IPAM db, read once berthd has let go of it: no address held.
+	// A clean stop removes Berth's nftables table.
 	n.d.stop()
+	r := runCLI(t, os.Environ(), "nsenter", fmt.Sprintf("--net=/proc/%d/fd/%d", os.Getpid(), n.d.netns.Fd()), "nft", "list", "tables")
+	if r.exitCode != 0 || strings.Contains(r.stdout, "table ip berth") {
+		t.Errorf("nft tables after berthd stopped: %s", r)
+	}
+	// The IPAM db, read once berthd has let go of it: no address held.
 	store, err := ipam.Open(filepath.Join(n.d.dataRoot, "network", "ipam.db"))
 	if err != nil {
 		t.Fatal(err)
