@@ -350,6 +350,12 @@ func TestContainerNetworkUserDNS(t *testing.T) {
 	if r := docker.run("exec", "beta", "ping", "-c1", "-W2", "alpha"); r.exitCode != 0 {
 		t.Errorf("beta cannot ping alpha: %s", r)
 	}
+	// And by its short ID, as Docker's embedded DNS answers.
+	if id := docker.inspect("{{.Id}}", "alpha"); len(id) < 12 {
+		t.Errorf("alpha's ID %q", id)
+	} else if r := docker.run("exec", "beta", "ping", "-c1", "-W2", id[:12]); r.exitCode != 0 {
+		t.Errorf("beta cannot ping alpha by its short ID: %s", r)
+	}
 	if out := docker.out("exec", "alpha", "cat", "/etc/resolv.conf"); !strings.Contains(out, "nameserver 127.0.0.11") || !strings.Contains(out, "ndots:0") {
 		t.Errorf("resolv.conf on a user network:\n%s", out)
 	}
