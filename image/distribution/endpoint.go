@@ -90,8 +90,11 @@ func connect(ctx context.Context, ep endpoint, opts Options, scopes func(name.Re
 			ExpectContinueTimeout: time.Second,
 			IdleConnTimeout:       90 * time.Second,
 			MaxIdleConnsPerHost:   8,
-			ForceAttemptHTTP2:     true,
-			TLSClientConfig:       tlsConf,
+			// HTTP/1.1, as Docker's registry transport: over HTTP/2 a
+			// registry's refusal of the client certificate (TLS 1.3 sends
+			// it after the handshake) surfaces only as "http2: client conn
+			// could not be established" instead of the TLS alert.
+			TLSClientConfig: tlsConf,
 		}
 		guard.inner, idle = t, t.CloseIdleConnections
 	}
