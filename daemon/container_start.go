@@ -100,10 +100,16 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 	begin := time.Now()
 	var undo []func()
 	defer func() {
-		if retErr != nil {
+		// A panic undoes the start too (the server recovers it, but the
+		// shim, mounts and endpoints would stay behind), then goes on.
+		p := recover()
+		if retErr != nil || p != nil {
 			for i := len(undo) - 1; i >= 0; i-- {
 				undo[i]()
 			}
+		}
+		if p != nil {
+			panic(p)
 		}
 	}()
 	rw, err := d.layerOf(c)
