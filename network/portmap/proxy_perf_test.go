@@ -22,8 +22,9 @@ import (
 
 const benchResponse = "HTTP/1.0 200 OK\r\nContent-Length: 20\r\n\r\nhello from netbench\n"
 
-// httpOnce serves one answer per connection and closes it.
-func httpOnce(b *testing.B) netip.AddrPort {
+// serveLoopback accepts connections on 127.0.0.1 until the benchmark ends,
+// each handled (then closed) on its own goroutine.
+func serveLoopback(b *testing.B, handle func(net.Conn)) netip.AddrPort {
 	b.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -39,46 +40,36 @@ func httpOnce(b *testing.B) netip.AddrPort {
 			}
 			wg.Go(func() {
 				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if l == "\r\n" {
-						break
-					}
-				}
-				io.WriteString(c, benchResponse)
+				handle(c)
 			})
 		}
 	})
 	return netip.MustParseAddrPort(ln.Addr().String())
 }
 
-// sink reads everything and counts nothing: the bulk benchmark's server.
-func sink(b *testing.B) netip.AddrPort {
-	b.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	b.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
+// httpOnce serves one answer per connection and closes it.
+func httpOnce(b *testing.B) netip.AddrPort {
+	return serveLoopback(b, func(c net.Conn) {
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			l, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			wg.Go(func() {
-				defer c.Close()
-				io.Copy(io.Discard, c)
-				c.Write([]byte("done"))
-			})
+			if l == "\r\n" {
+				break
+			}
 		}
+		io.WriteString(c, benchResponse)
 	})
-	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// sink reads everything and counts nothing: the bulk benchmark's server.
+func sink(b *testing.B) netip.AddrPort {
+	return serveLoopback(b, func(c net.Conn) {
+		io.Copy(io.Discard, c)
+		c.Write([]byte("done"))
+	})
 }
 
 // proxyTo starts a proxy on an ephemeral port of 127.0.0.1 to backend.
