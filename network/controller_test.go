@@ -27,6 +27,7 @@ import (
 	"github.com/vishvananda/netlink"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/berth-engine/berth/internal/netnstest"
 	"github.com/berth-engine/berth/network/firewall"
 	"github.com/berth-engine/berth/network/ipam"
 )
@@ -34,18 +35,18 @@ import (
 // env is a test's "host": a scratch namespace the Controller programs and
 // the data root it keeps its dbs in.
 type env struct {
-	host *scratchNS
+	host *netnstest.NS
 	root string
 }
 
 func newEnv(t *testing.T) *env {
-	needRoot(t)
+	netnstest.NeedRoot(t)
 	checkHostUntouched(t)
-	return &env{host: newScratchNS(t), root: filepath.Join(t.TempDir(), "network")}
+	return &env{host: netnstest.New(t), root: filepath.Join(t.TempDir(), "network")}
 }
 
 func (e *env) config(t testing.TB) Config {
-	return Config{Root: e.root, Netns: e.host.ns, ICC: true, Log: testLog(t)}
+	return Config{Root: e.root, Netns: e.host.Handle, ICC: true, Log: testLog(t)}
 }
 
 // open makes a Controller closed at the end of the test (a second Close, if
@@ -61,9 +62,9 @@ func (e *env) open(t testing.TB) *Controller {
 }
 
 // berthTable reports whether the berth nftables table exists in ns.
-func berthTable(t testing.TB, s *scratchNS) bool {
+func berthTable(t testing.TB, s *netnstest.NS) bool {
 	t.Helper()
-	conn, err := nftables.New(nftables.WithNetNSFd(int(s.ns)))
+	conn, err := nftables.New(nftables.WithNetNSFd(int(s.Handle)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,13 +80,13 @@ func berthTable(t testing.TB, s *scratchNS) bool {
 	return false
 }
 
-func bridgeAddrs(t testing.TB, s *scratchNS, name string) []netip.Prefix {
+func bridgeAddrs(t testing.TB, s *netnstest.NS, name string) []netip.Prefix {
 	t.Helper()
-	link, err := s.h.LinkByName(name)
+	link, err := s.Link.LinkByName(name)
 	if err != nil {
 		t.Fatalf("bridge %s: %v", name, err)
 	}
-	addrs, err := s.h.AddrList(link, netlink.FAMILY_V4)
+	addrs, err := s.Link.AddrList(link, netlink.FAMILY_V4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,18 +106,18 @@ func TestNewDefaultBridgeAvoidsHostPrefixes(t *testing.T) {
 	la := netlink.NewLinkAttrs()
 	la.Name = "lan0" // a bridge: the dummy driver may not be built
 	dummy := &netlink.Bridge{LinkAttrs: la}
-	if err := e.host.h.LinkAdd(dummy); err != nil {
+	if err := e.host.Link.LinkAdd(dummy); err != nil {
 		t.Fatal(err)
 	}
 	addr, _ := netlink.ParseAddr("172.17.0.1/16")
-	if err := e.host.h.AddrAdd(dummy, addr); err != nil {
+	if err := e.host.Link.AddrAdd(dummy, addr); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.host.h.LinkSetUp(dummy); err != nil {
+	if err := e.host.Link.LinkSetUp(dummy); err != nil {
 		t.Fatal(err)
 	}
 	_, dst, _ := net.ParseCIDR("172.18.0.0/16")
-	if err := e.host.h.RouteAdd(&netlink.Route{LinkIndex: dummy.Attrs().Index, Dst: dst, Gw: net.ParseIP("172.17.0.254")}); err != nil {
+	if err := e.host.Link.RouteAdd(&netlink.Route{LinkIndex: dummy.Attrs().Index, Dst: dst, Gw: net.ParseIP("172.17.0.254")}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -151,7 +152,7 @@ func TestNewDefaultBridgeAvoidsHostPrefixes(t *testing.T) {
 	if berthTable(t, e.host) {
 		t.Fatal("berth nftables table left after Close")
 	}
-	if !slices.Contains(e.host.links(t), "berth0") {
+	if !slices.Contains(links(t, e.host), "berth0") {
 		t.Fatal("Close removed berth0; it should stay as docker0 does")
 	}
 
@@ -221,8 +222,8 @@ func TestUserNetworks(t *testing.T) {
 	if n.Driver != "bridge" || n.Bridge != "br-"+n.ID[:12] || !n.Subnet.IsValid() || n.Labels["team"] != "web" || !n.ICC {
 		t.Fatalf("created %+v", n)
 	}
-	if !slices.Contains(e.host.links(t), n.Bridge) {
-		t.Fatalf("bridge %s not created: %v", n.Bridge, e.host.links(t))
+	if !slices.Contains(links(t, e.host), n.Bridge) {
+		t.Fatalf("bridge %s not created: %v", n.Bridge, links(t, e.host))
 	}
 	back, err := c.CreateNetwork(CreateOptions{Name: "back", Subnet: netip.MustParsePrefix("10.10.0.0/24"),
 		IPRange: netip.MustParsePrefix("10.10.0.128/25"), Gateway: netip.MustParseAddr("10.10.0.254"), Internal: true,
@@ -286,7 +287,7 @@ func TestUserNetworks(t *testing.T) {
 	if err := c.RemoveNetwork("front"); err != nil {
 		t.Fatal(err)
 	}
-	if slices.Contains(e.host.links(t), n.Bridge) {
+	if slices.Contains(links(t, e.host), n.Bridge) {
 		t.Fatalf("bridge %s left after remove", n.Bridge)
 	}
 	if _, err := c.Network("front"); !errors.Is(err, ErrNoSuchNetwork) {
@@ -306,9 +307,9 @@ func TestUserNetworks(t *testing.T) {
 }
 
 // container is a test "container": a scratch namespace.
-func connect(t *testing.T, c *Controller, network, id, name string, ns *scratchNS, extra ...func(*EndpointConfig)) Endpoint {
+func connect(t *testing.T, c *Controller, network, id, name string, ns *netnstest.NS, extra ...func(*EndpointConfig)) Endpoint {
 	t.Helper()
-	cfg := EndpointConfig{ContainerID: id, Name: name, NsPath: ns.path}
+	cfg := EndpointConfig{ContainerID: id, Name: name, NsPath: ns.Path}
 	for _, f := range extra {
 		f(&cfg)
 	}
@@ -330,15 +331,15 @@ func TestConnectTwoContainers(t *testing.T) {
 	if _, err := c.CreateNetwork(CreateOptions{Name: "app", Subnet: netip.MustParsePrefix("10.60.0.0/24")}); err != nil {
 		t.Fatal(err)
 	}
-	ns1, ns2 := newScratchNS(t), newScratchNS(t)
-	linksBefore := e.host.links(t)
+	ns1, ns2 := netnstest.New(t), netnstest.New(t)
+	linksBefore := links(t, e.host)
 
 	ep1 := connect(t, c, "app", cid(1), "web", ns1, func(cfg *EndpointConfig) { cfg.Aliases = []string{"frontend"} })
 	ep2 := connect(t, c, "app", cid(2), "db", ns2)
 	if ep1.IP.Addr() == ep2.IP.Addr() || !ep1.IP.IsValid() || ep1.IfName != "eth0" || ep1.HostIf == "" || ep1.MAC == "" {
 		t.Fatalf("endpoints %+v %+v", ep1, ep2)
 	}
-	if _, err := c.Connect(context.Background(), "app", EndpointConfig{ContainerID: cid(1), Name: "web", NsPath: ns1.path}); !cerrdefs.IsPermissionDenied(err) {
+	if _, err := c.Connect(context.Background(), "app", EndpointConfig{ContainerID: cid(1), Name: "web", NsPath: ns1.Path}); !cerrdefs.IsPermissionDenied(err) {
 		t.Fatalf("second connect: %v", err)
 	}
 
@@ -365,7 +366,7 @@ func TestConnectTwoContainers(t *testing.T) {
 	if _, err := c.CreateNetwork(CreateOptions{Name: "auto"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Connect(context.Background(), "auto", EndpointConfig{ContainerID: cid(1), Name: "web", NsPath: ns1.path, StaticIP: netip.MustParseAddr("172.18.0.9")}); !cerrdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "user configured subnets") {
+	if _, err := c.Connect(context.Background(), "auto", EndpointConfig{ContainerID: cid(1), Name: "web", NsPath: ns1.Path, StaticIP: netip.MustParseAddr("172.18.0.9")}); !cerrdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "user configured subnets") {
 		t.Fatalf("--ip on a network without a subnet: %v", err)
 	}
 	if err := c.RemoveNetwork("auto"); err != nil {
@@ -373,7 +374,7 @@ func TestConnectTwoContainers(t *testing.T) {
 	}
 
 	// The default bridge: a second interface, no DNS, no --ip.
-	if _, err := c.Connect(context.Background(), "bridge", EndpointConfig{ContainerID: cid(1), Name: "web", NsPath: ns1.path, StaticIP: netip.MustParseAddr("172.17.0.9")}); !cerrdefs.IsInvalidArgument(err) {
+	if _, err := c.Connect(context.Background(), "bridge", EndpointConfig{ContainerID: cid(1), Name: "web", NsPath: ns1.Path, StaticIP: netip.MustParseAddr("172.17.0.9")}); !cerrdefs.IsInvalidArgument(err) {
 		t.Fatalf("--ip on bridge: %v", err)
 	}
 	epb := connect(t, c, "bridge", cid(1), "web", ns1)
@@ -385,12 +386,12 @@ func TestConnectTwoContainers(t *testing.T) {
 	}
 
 	// A static address that is taken fails and leaves nothing.
-	ns3 := newScratchNS(t)
-	_, err := c.Connect(context.Background(), "app", EndpointConfig{ContainerID: cid(3), Name: "x", NsPath: ns3.path, StaticIP: ep2.IP.Addr()})
+	ns3 := netnstest.New(t)
+	_, err := c.Connect(context.Background(), "app", EndpointConfig{ContainerID: cid(3), Name: "x", NsPath: ns3.Path, StaticIP: ep2.IP.Addr()})
 	if !errors.Is(err, ipam.ErrAddressInUse) {
 		t.Fatalf("taken --ip: %v", err)
 	}
-	if len(c.Endpoints(cid(3))) != 0 || slices.Contains(ns3.links(t), "eth0") {
+	if len(c.Endpoints(cid(3))) != 0 || slices.Contains(links(t, ns3), "eth0") {
 		t.Fatal("failed connect left an endpoint")
 	}
 
@@ -402,10 +403,10 @@ func TestConnectTwoContainers(t *testing.T) {
 	if err := c.Disconnect(context.Background(), "app", cid(1)); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("second disconnect: %v", err)
 	}
-	if got := e.host.links(t); !slices.Equal(got, linksBefore) {
+	if got := links(t, e.host); !slices.Equal(got, linksBefore) {
 		t.Fatalf("host links %v after disconnect, want %v", got, linksBefore)
 	}
-	if got := ns1.links(t); !slices.Equal(got, []string{"lo"}) {
+	if got := links(t, ns1); !slices.Equal(got, []string{"lo"}) {
 		t.Fatalf("container links %v after disconnect", got)
 	}
 	if got := tb.Lookup([]string{"app"}, "web"); got != nil {
@@ -424,13 +425,13 @@ func TestConnectTwoContainers(t *testing.T) {
 func TestDisconnectAfterNamespaceGone(t *testing.T) {
 	e := newEnv(t)
 	c := e.open(t)
-	ns := newScratchNS(t)
+	ns := netnstest.New(t)
 	ep := connect(t, c, "bridge", cid(1), "gone", ns)
-	ns.ns.Close() // the container exited: the kernel deletes the veth pair
+	ns.Handle.Close() // the container exited: the kernel deletes the veth pair
 	if err := c.Disconnect(context.Background(), "bridge", cid(1)); err != nil {
 		t.Fatal(err)
 	}
-	if slices.Contains(e.host.links(t), ep.HostIf) {
+	if slices.Contains(links(t, e.host), ep.HostIf) {
 		t.Fatalf("%s left", ep.HostIf)
 	}
 }
@@ -438,7 +439,7 @@ func TestDisconnectAfterNamespaceGone(t *testing.T) {
 func TestHostAndNoneNetworks(t *testing.T) {
 	e := newEnv(t)
 	c := e.open(t)
-	linksBefore := e.host.links(t)
+	linksBefore := links(t, e.host)
 	for _, name := range []string{"host", "none"} {
 		ep, err := c.Connect(context.Background(), name, EndpointConfig{ContainerID: cid(1), Name: "c"})
 		if err != nil {
@@ -448,7 +449,7 @@ func TestHostAndNoneNetworks(t *testing.T) {
 			t.Fatalf("%s endpoint has plumbing: %+v", name, ep)
 		}
 	}
-	if got := e.host.links(t); !slices.Equal(got, linksBefore) {
+	if got := links(t, e.host); !slices.Equal(got, linksBefore) {
 		t.Fatalf("links %v", got)
 	}
 	if len(c.Endpoints(cid(1))) != 2 {
@@ -468,7 +469,7 @@ func TestRestartKeepsNetworksAndEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns1, ns2 := newScratchNS(t), newScratchNS(t)
+	ns1, ns2 := netnstest.New(t), netnstest.New(t)
 	ep1 := connect(t, c, "app", cid(1), "web", ns1)
 	ep2 := connect(t, c, "app", cid(2), "db", ns2)
 	listenIn(t, ns2, net.JoinHostPort(ep2.IP.Addr().String(), "8080"), "still here")
@@ -507,7 +508,7 @@ func TestRestartKeepsNetworksAndEndpoints(t *testing.T) {
 		t.Fatalf("web -> db after restart: %q %v", got, err)
 	}
 	// The leaked address was released: it can be had statically.
-	ns3 := newScratchNS(t)
+	ns3 := netnstest.New(t)
 	connect(t, c, "app", cid(3), "z", ns3, func(cfg *EndpointConfig) { cfg.StaticIP = ghost })
 
 	// The daemon says container 2 is gone.
@@ -518,10 +519,10 @@ func TestRestartKeepsNetworksAndEndpoints(t *testing.T) {
 	if len(c.Endpoints(cid(2))) != 0 || c.Table().Lookup([]string{"app"}, "db") != nil {
 		t.Fatal("Reconcile kept the endpoint of a gone container")
 	}
-	if slices.Contains(ns2.links(t), "eth0") {
+	if slices.Contains(links(t, ns2), "eth0") {
 		t.Fatal("Reconcile left the gone container's interface")
 	}
-	connect(t, c, "app", cid(4), "w", newScratchNS(t), func(cfg *EndpointConfig) { cfg.StaticIP = ep2.IP.Addr() })
+	connect(t, c, "app", cid(4), "w", netnstest.New(t), func(cfg *EndpointConfig) { cfg.StaticIP = ep2.IP.Addr() })
 }
 
 // A user network recorded by an earlier version with its generated bridge
@@ -560,7 +561,7 @@ func TestRestoreForgetsGeneratedBridgeName(t *testing.T) {
 	if want := map[string]string{OptMTU: "1400"}; !maps.Equal(got.Options, want) || got.Bridge != n.Bridge {
 		t.Fatalf("restored Options %v bridge %s, want %v on %s", got.Options, got.Bridge, want, n.Bridge)
 	}
-	if !slices.Contains(e.host.links(t), n.Bridge) {
+	if !slices.Contains(links(t, e.host), n.Bridge) {
 		t.Fatalf("bridge %s not restored", n.Bridge)
 	}
 	// The builtin bridge keeps Docker's set, with its bridge's name.
@@ -578,7 +579,7 @@ func TestRestoreForgetsGeneratedBridgeName(t *testing.T) {
 // as it was.
 func TestNewWarnsOfForeignForwardDrop(t *testing.T) {
 	e := newEnv(t)
-	conn, err := nftables.New(nftables.WithNetNSFd(int(e.host.ns)))
+	conn, err := nftables.New(nftables.WithNetNSFd(int(e.host.Handle)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -619,7 +620,7 @@ func TestNewWarnsOfForeignForwardDrop(t *testing.T) {
 func TestPortMappingDNAT(t *testing.T) {
 	e := newEnv(t)
 	c := e.open(t)
-	ns := newScratchNS(t)
+	ns := netnstest.New(t)
 	ep := connect(t, c, "bridge", cid(1), "web", ns, func(cfg *EndpointConfig) {
 		cfg.Ports = []PortBinding{{Proto: "tcp", ContainerPort: 80}}
 	})
@@ -662,7 +663,7 @@ const childEnv = "BERTH_NETWORK_TEST_CHILD"
 // fresh network namespace (the whole process, every thread), and runs the
 // Controller there on "the caller's namespace", as the daemon does.
 func TestPortMappingProxy(t *testing.T) {
-	needRoot(t)
+	netnstest.NeedRoot(t)
 	if os.Getenv(childEnv) == "" {
 		checkHostUntouched(t)
 		cmd := exec.Command(os.Args[0], "-test.run=^TestPortMappingProxy$", "-test.v")
@@ -693,7 +694,7 @@ func TestPortMappingProxy(t *testing.T) {
 	if _, err := c.CreateNetwork(CreateOptions{Name: "app"}); err != nil {
 		t.Fatal(err)
 	}
-	ns := newScratchNS(t)
+	ns := netnstest.New(t)
 	loopback := netip.MustParseAddr("127.0.0.1")
 	ep := connect(t, c, "app", cid(1), "web", ns, func(cfg *EndpointConfig) {
 		cfg.Ports = []PortBinding{{Proto: "tcp", HostIP: loopback, ContainerPort: 80}}
@@ -718,9 +719,9 @@ func TestPortMappingProxy(t *testing.T) {
 	}
 	defer taken.Close()
 	port := uint16(taken.Addr().(*net.TCPAddr).Port)
-	ns2 := newScratchNS(t)
+	ns2 := netnstest.New(t)
 	first := 8000 + uint16(os.Getpid()%1000) // published before the failing one, so undone
-	_, err = c.Connect(context.Background(), "app", EndpointConfig{ContainerID: cid(2), Name: "other", NsPath: ns2.path,
+	_, err = c.Connect(context.Background(), "app", EndpointConfig{ContainerID: cid(2), Name: "other", NsPath: ns2.Path,
 		Ports: []PortBinding{{Proto: "tcp", HostPort: first, ContainerPort: 81}, {Proto: "tcp", HostIP: loopback, HostPort: port, ContainerPort: 80}}})
 	if err == nil || !cerrdefs.IsConflict(err) && !cerrdefs.IsInvalidArgument(err) {
 		t.Fatalf("connect with a taken port: %v", err)
@@ -728,7 +729,7 @@ func TestPortMappingProxy(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("Bind for 127.0.0.1:%d failed", port)) {
 		t.Fatalf("connect with a taken port: %v", err)
 	}
-	if len(c.Endpoints(cid(2))) != 0 || !slices.Equal(ns2.links(t), []string{"lo"}) {
+	if len(c.Endpoints(cid(2))) != 0 || !slices.Equal(links(t, ns2), []string{"lo"}) {
 		t.Fatal("failed connect left an endpoint")
 	}
 	ep2 := connect(t, c, "app", cid(2), "other", ns2, func(cfg *EndpointConfig) {
@@ -755,23 +756,23 @@ func TestStartResolver(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ns1, ns2, ns3 := newScratchNS(t), newScratchNS(t), newScratchNS(t)
+	ns1, ns2, ns3 := netnstest.New(t), netnstest.New(t), netnstest.New(t)
 	connect(t, c, "front", cid(1), "web", ns1)
 	db := connect(t, c, "front", cid(2), "db", ns2)
 	cache := connect(t, c, "back", cid(3), "cache", ns3)
 
-	r, err := c.StartResolver(cid(1), ns1.path, nil)
+	r, err := c.StartResolver(cid(1), ns1.Path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if _, err := c.StartResolver(cid(1), ns1.path, nil); !cerrdefs.IsConflict(err) {
+	if _, err := c.StartResolver(cid(1), ns1.Path, nil); !cerrdefs.IsConflict(err) {
 		t.Fatalf("second resolver: %v", err)
 	}
 	query := func(name string) []netip.Addr {
 		t.Helper()
 		var conn net.Conn
-		if err := ns1.in(func() (err error) {
+		if err := ns1.Do(func() (err error) {
 			conn, err = net.Dial("udp4", ResolverAddr.String())
 			return err
 		}); err != nil {
@@ -813,7 +814,7 @@ func TestStartResolver(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The address is free again: a new resolver can start.
-	r2, err := c.StartResolver(cid(1), ns1.path, nil)
+	r2, err := c.StartResolver(cid(1), ns1.Path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -827,16 +828,16 @@ func TestConcurrentConnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 16
-	nss := make([]*scratchNS, n)
+	nss := make([]*netnstest.NS, n)
 	for i := range nss {
-		nss[i] = newScratchNS(t)
+		nss[i] = netnstest.New(t)
 	}
 	eps := make([]Endpoint, n)
 	errs := make(chan error, n)
 	for i := range n {
 		go func() {
 			var err error
-			eps[i], err = c.Connect(context.Background(), "busy", EndpointConfig{ContainerID: cid(i), Name: fmt.Sprint("c", i), NsPath: nss[i].path})
+			eps[i], err = c.Connect(context.Background(), "busy", EndpointConfig{ContainerID: cid(i), Name: fmt.Sprint("c", i), NsPath: nss[i].Path})
 			errs <- err
 		}()
 	}

@@ -9,94 +9,18 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/berth-engine/berth/internal/netnsdo"
+	"github.com/berth-engine/berth/internal/netnstest"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
 // Every link the tests create is named with this prefix and lives only in
 // scratch namespaces; checkHostUntouched verifies the real host has none.
 const testPrefix = "bt"
-
-// scratchNS is a network namespace of the test's own, held by an fd: closing
-// it (at cleanup) destroys the namespace and every interface in it.
-type scratchNS struct {
-	ns   netns.NsHandle
-	path string          // for nsenter and ConnectContainer
-	h    *netlink.Handle // netlink socket inside it
-}
-
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces)")
-	}
-}
-
-func newScratchNS(t testing.TB) *scratchNS {
-	t.Helper()
-	ns := netns.None()
-	err := onLockedThread(func() error {
-		orig, err := netns.Get()
-		if err != nil {
-			return err
-		}
-		defer orig.Close()
-		ns, err = netns.New() // unshare: this thread is now inside it...
-		if err != nil {
-			return err
-		}
-		return netns.Set(orig) // ...until we go back
-	})
-	if err != nil {
-		if ns.IsOpen() {
-			ns.Close()
-		}
-		t.Skipf("cannot create a network namespace: %v", err)
-	}
-	s := &scratchNS{ns: ns, path: fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), int(ns))}
-	t.Cleanup(func() { s.ns.Close() }) // a no-op if the test closed it (Close sets -1)
-	s.h, err = netlink.NewHandleAt(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.h.Close)
-	return s
-}
-
-// onLockedThread runs fn on a fresh locked OS thread. If fn leaves the thread
-// in another namespace (a failed switch back), the thread is not unlocked,
-// so the runtime kills it instead of reusing it for other goroutines.
-func onLockedThread(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		err = fn()
-		if cur, cerr := netns.Get(); cerr == nil {
-			if cur.Equal(orig) {
-				runtime.UnlockOSThread()
-			}
-			cur.Close()
-		}
-		errc <- err
-	}()
-	return <-errc
-}
-
-// in runs fn on a thread inside s (sockets made there stay there).
-func (s *scratchNS) in(fn func() error) error { return netnsdo.Do(s.ns, fn) }
 
 func checkHostUntouched(t testing.TB) {
 	t.Helper()
@@ -143,25 +67,25 @@ func addrsOf(t *testing.T, h *netlink.Handle, l netlink.Link) []string {
 }
 
 func TestEnsureBridge(t *testing.T) {
-	needRoot(t)
+	netnstest.NeedRoot(t)
 	checkHostUntouched(t)
-	host := newScratchNS(t)
+	host := netnstest.New(t)
 	const name = testPrefix + "br0"
 	gw := netip.MustParsePrefix("10.99.0.1/24")
 
 	for range 2 { // idempotent
-		if err := EnsureBridge(host.h, name, gw, 1400); err != nil {
+		if err := EnsureBridge(host.Link, name, gw, 1400); err != nil {
 			t.Fatal(err)
 		}
 	}
-	br, err := host.h.LinkByName(name)
+	br, err := host.Link.LinkByName(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if br.Type() != "bridge" || br.Attrs().MTU != 1400 || br.Attrs().Flags&net.FlagUp == 0 {
 		t.Fatalf("bridge %s: type %s mtu %d flags %v", name, br.Type(), br.Attrs().MTU, br.Attrs().Flags)
 	}
-	if a := addrsOf(t, host.h, br); len(a) != 1 || a[0] != "10.99.0.1/24" {
+	if a := addrsOf(t, host.Link, br); len(a) != 1 || a[0] != "10.99.0.1/24" {
 		t.Fatalf("bridge addresses %v", a)
 	}
 	if mac := br.Attrs().HardwareAddr; len(mac) != 6 || mac[0]&0x03 != 0x02 {
@@ -169,51 +93,51 @@ func TestEnsureBridge(t *testing.T) {
 	}
 
 	// Another address on the existing bridge is refused, naming both.
-	err = EnsureBridge(host.h, name, netip.MustParsePrefix("10.98.0.1/24"), 0)
+	err = EnsureBridge(host.Link, name, netip.MustParsePrefix("10.98.0.1/24"), 0)
 	if !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "10.99.0.1/24") {
 		t.Fatalf("other address: %v", err)
 	}
 	// A non-bridge of that name is refused, and neither deleted.
 	la := netlink.NewLinkAttrs()
 	la.Name = testPrefix + "veth0"
-	if err := host.h.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: testPrefix + "veth1", PeerTxQLen: -1}); err != nil {
+	if err := host.Link.LinkAdd(&netlink.Veth{LinkAttrs: la, PeerName: testPrefix + "veth1", PeerTxQLen: -1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := EnsureBridge(host.h, la.Name, gw, 0); !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), "not a bridge") {
+	if err := EnsureBridge(host.Link, la.Name, gw, 0); !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), "not a bridge") {
 		t.Fatalf("veth: %v", err)
 	}
-	if err := DeleteBridge(host.h, la.Name); !cerrdefs.IsConflict(err) {
+	if err := DeleteBridge(host.Link, la.Name); !cerrdefs.IsConflict(err) {
 		t.Fatalf("delete veth: %v", err)
 	}
-	if _, err := host.h.LinkByName(la.Name); err != nil {
+	if _, err := host.Link.LinkByName(la.Name); err != nil {
 		t.Fatalf("veth deleted: %v", err)
 	}
-	if err := EnsureBridge(host.h, "much-too-long-name", gw, 0); !cerrdefs.IsInvalidArgument(err) {
+	if err := EnsureBridge(host.Link, "much-too-long-name", gw, 0); !cerrdefs.IsInvalidArgument(err) {
 		t.Fatalf("long name: %v", err)
 	}
 
 	for range 2 { // a missing bridge is not an error
-		if err := DeleteBridge(host.h, name); err != nil {
+		if err := DeleteBridge(host.Link, name); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if b := links(t, host.h, "bridge"); len(b) != 0 {
+	if b := links(t, host.Link, "bridge"); len(b) != 0 {
 		t.Fatalf("bridges left: %v", b)
 	}
 }
 
 // endpoint is a "container": a namespace connected to the bridge.
 type endpoint struct {
-	*scratchNS
+	*netnstest.NS
 	hostIf string
 	addr   netip.Prefix
 }
 
-func connect(t *testing.T, host *scratchNS, bridge string, addr string, gw netip.Addr) *endpoint {
+func connect(t *testing.T, host *netnstest.NS, bridge string, addr string, gw netip.Addr) *endpoint {
 	t.Helper()
-	c := &endpoint{scratchNS: newScratchNS(t), addr: netip.MustParsePrefix(addr)}
+	c := &endpoint{NS: netnstest.New(t), addr: netip.MustParsePrefix(addr)}
 	var err error
-	c.hostIf, err = ConnectContainer(host.h, bridge, c.path, EndpointOptions{
+	c.hostIf, err = ConnectContainer(host.Link, bridge, c.Path, EndpointOptions{
 		Addr: c.addr, Gateway: gw, MTU: 1400, HostIfPrefix: testPrefix + "veth",
 	})
 	if err != nil {
@@ -223,24 +147,24 @@ func connect(t *testing.T, host *scratchNS, bridge string, addr string, gw netip
 }
 
 func TestConnectContainers(t *testing.T) {
-	needRoot(t)
+	netnstest.NeedRoot(t)
 	checkHostUntouched(t)
-	host := newScratchNS(t)
+	host := netnstest.New(t)
 	const br = testPrefix + "br0"
 	gw := netip.MustParseAddr("10.99.0.1")
-	if err := EnsureBridge(host.h, br, netip.PrefixFrom(gw, 24), 1400); err != nil {
+	if err := EnsureBridge(host.Link, br, netip.PrefixFrom(gw, 24), 1400); err != nil {
 		t.Fatal(err)
 	}
 	a := connect(t, host, br, "10.99.0.2/24", gw)
 	b := connect(t, host, br, "10.99.0.3/24", gw)
 
-	brLink, err := host.h.LinkByName(br)
+	brLink, err := host.Link.LinkByName(br)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []*endpoint{a, b} {
 		// Host side: on the bridge, up, named with the prefix.
-		hl, err := host.h.LinkByName(c.hostIf)
+		hl, err := host.Link.LinkByName(c.hostIf)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,7 +173,7 @@ func TestConnectContainers(t *testing.T) {
 			t.Fatalf("host side %s: master %d flags %v", c.hostIf, hl.Attrs().MasterIndex, hl.Attrs().Flags)
 		}
 		// Container side: eth0 with address, MAC from IP, MTU, up; lo up.
-		eth0, err := c.h.LinkByName("eth0")
+		eth0, err := c.Link.LinkByName("eth0")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -257,17 +181,17 @@ func TestConnectContainers(t *testing.T) {
 		if eth0.Attrs().MTU != 1400 || !bytes.Equal(eth0.Attrs().HardwareAddr, wantMAC) || eth0.Attrs().Flags&net.FlagUp == 0 {
 			t.Fatalf("eth0: mtu %d mac %s flags %v", eth0.Attrs().MTU, eth0.Attrs().HardwareAddr, eth0.Attrs().Flags)
 		}
-		if as := addrsOf(t, c.h, eth0); len(as) != 1 || as[0] != c.addr.String() {
+		if as := addrsOf(t, c.Link, eth0); len(as) != 1 || as[0] != c.addr.String() {
 			t.Fatalf("eth0 addresses %v", as)
 		}
-		lo, err := c.h.LinkByName("lo")
+		lo, err := c.Link.LinkByName("lo")
 		if err != nil || lo.Attrs().Flags&net.FlagUp == 0 {
 			t.Fatalf("lo: %v %v", lo, err)
 		}
-		if v := links(t, c.h, "veth"); len(v) != 1 || v[0] != "eth0" {
+		if v := links(t, c.Link, "veth"); len(v) != 1 || v[0] != "eth0" {
 			t.Fatalf("container veths %v", v)
 		}
-		routes, err := c.h.RouteList(nil, netlink.FAMILY_V4)
+		routes, err := c.Link.RouteList(nil, netlink.FAMILY_V4)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -281,7 +205,7 @@ func TestConnectContainers(t *testing.T) {
 			t.Fatalf("default routes %v", dflt)
 		}
 	}
-	if v := links(t, host.h, "veth"); len(v) != 2 {
+	if v := links(t, host.Link, "veth"); len(v) != 2 {
 		t.Fatalf("host veths %v", v)
 	}
 
@@ -295,21 +219,21 @@ func TestConnectContainers(t *testing.T) {
 	// Disconnect removes both ends; twice is fine.
 	for _, c := range []*endpoint{a, b} {
 		for range 2 {
-			if err := DisconnectContainer(host.h, c.hostIf); err != nil {
+			if err := DisconnectContainer(host.Link, c.hostIf); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if v := links(t, c.h, "veth"); len(v) != 0 {
+		if v := links(t, c.Link, "veth"); len(v) != 0 {
 			t.Fatalf("container veths left %v", v)
 		}
 	}
-	if v := links(t, host.h, "veth"); len(v) != 0 {
+	if v := links(t, host.Link, "veth"); len(v) != 0 {
 		t.Fatalf("host veths left %v", v)
 	}
-	if err := DeleteBridge(host.h, br); err != nil {
+	if err := DeleteBridge(host.Link, br); err != nil {
 		t.Fatal(err)
 	}
-	if b := links(t, host.h, "bridge"); len(b) != 0 {
+	if b := links(t, host.Link, "bridge"); len(b) != 0 {
 		t.Fatalf("bridges left %v", b)
 	}
 }
@@ -318,7 +242,7 @@ func TestConnectContainers(t *testing.T) {
 func tcpReach(t *testing.T, from, to *endpoint) {
 	t.Helper()
 	var ln net.Listener
-	if err := to.in(func() (err error) {
+	if err := to.Do(func() (err error) {
 		ln, err = net.Listen("tcp4", netip.AddrPortFrom(to.addr.Addr(), 0).String())
 		return err
 	}); err != nil {
@@ -333,7 +257,7 @@ func tcpReach(t *testing.T, from, to *endpoint) {
 		}
 	}()
 	var got []byte
-	err := from.in(func() error {
+	err := from.Do(func() error {
 		c, err := net.DialTimeout("tcp4", ln.Addr().String(), 5*time.Second)
 		if err != nil {
 			return err
@@ -356,7 +280,7 @@ func pingFrom(t *testing.T, from *endpoint, to netip.Addr) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "nsenter", "--net="+from.path, "/bin/busybox", "ping", "-c1", "-W2", to.String()).CombinedOutput()
+	out, err := exec.CommandContext(ctx, "nsenter", "--net="+from.Path, "/bin/busybox", "ping", "-c1", "-W2", to.String()).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ping %s from %s: %v\n%s", to, from.addr, err, out)
 	}
@@ -364,15 +288,15 @@ func pingFrom(t *testing.T, from *endpoint, to netip.Addr) {
 
 // An --internal network: no gateway, no default route.
 func TestConnectWithoutGateway(t *testing.T) {
-	needRoot(t)
+	netnstest.NeedRoot(t)
 	checkHostUntouched(t)
-	host := newScratchNS(t)
+	host := netnstest.New(t)
 	const br = testPrefix + "br1"
-	if err := EnsureBridge(host.h, br, netip.MustParsePrefix("10.97.0.1/24"), 0); err != nil {
+	if err := EnsureBridge(host.Link, br, netip.MustParsePrefix("10.97.0.1/24"), 0); err != nil {
 		t.Fatal(err)
 	}
 	c := connect(t, host, br, "10.97.0.2/24", netip.Addr{})
-	routes, err := c.h.RouteList(nil, netlink.FAMILY_V4)
+	routes, err := c.Link.RouteList(nil, netlink.FAMILY_V4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +305,7 @@ func TestConnectWithoutGateway(t *testing.T) {
 			t.Fatalf("unexpected route %s", r)
 		}
 	}
-	eth0, err := c.h.LinkByName("eth0")
+	eth0, err := c.Link.LinkByName("eth0")
 	if err != nil || eth0.Attrs().MTU != 1400 {
 		t.Fatalf("eth0 %v %v", eth0, err)
 	}
@@ -389,84 +313,84 @@ func TestConnectWithoutGateway(t *testing.T) {
 
 // Failures leave nothing behind.
 func TestConnectUndo(t *testing.T) {
-	needRoot(t)
+	netnstest.NeedRoot(t)
 	checkHostUntouched(t)
-	host := newScratchNS(t)
+	host := netnstest.New(t)
 	const br = testPrefix + "br2"
 	gw := netip.MustParseAddr("10.96.0.1")
-	if err := EnsureBridge(host.h, br, netip.PrefixFrom(gw, 24), 0); err != nil {
+	if err := EnsureBridge(host.Link, br, netip.PrefixFrom(gw, 24), 0); err != nil {
 		t.Fatal(err)
 	}
 	c := connect(t, host, br, "10.96.0.2/24", gw)
 	opts := EndpointOptions{Addr: netip.MustParsePrefix("10.96.0.3/24"), Gateway: gw, HostIfPrefix: testPrefix + "veth"}
 
 	// The name is taken in the container.
-	if _, err := ConnectContainer(host.h, br, c.path, opts); !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), "eth0 already exists") {
+	if _, err := ConnectContainer(host.Link, br, c.Path, opts); !cerrdefs.IsConflict(err) || !strings.Contains(err.Error(), "eth0 already exists") {
 		t.Fatalf("eth0 twice: %v", err)
 	}
 	// A gateway the address cannot reach: fails after the pair exists.
 	bad := opts
 	bad.IfName = "eth1"
 	bad.Gateway = netip.MustParseAddr("192.0.2.1")
-	if _, err := ConnectContainer(host.h, br, c.path, bad); err == nil || !strings.Contains(err.Error(), "default route") {
+	if _, err := ConnectContainer(host.Link, br, c.Path, bad); err == nil || !strings.Contains(err.Error(), "default route") {
 		t.Fatalf("unreachable gateway: %v", err)
 	}
-	if l, err := c.h.LinkByName("eth1"); err == nil {
-		t.Fatalf("eth1 left in the container: %+v; host veths %v", l.Attrs(), links(t, host.h, "veth"))
+	if l, err := c.Link.LinkByName("eth1"); err == nil {
+		t.Fatalf("eth1 left in the container: %+v; host veths %v", l.Attrs(), links(t, host.Link, "veth"))
 	}
 	// No such namespace, no such bridge, bad arguments.
-	if _, err := ConnectContainer(host.h, br, "/proc/self/ns/nope", opts); err == nil {
+	if _, err := ConnectContainer(host.Link, br, "/proc/self/ns/nope", opts); err == nil {
 		t.Fatal("bad namespace path accepted")
 	}
-	if _, err := ConnectContainer(host.h, testPrefix+"nobr", c.path, opts); !cerrdefs.IsNotFound(err) {
+	if _, err := ConnectContainer(host.Link, testPrefix+"nobr", c.Path, opts); !cerrdefs.IsNotFound(err) {
 		t.Fatalf("missing bridge: %v", err)
 	}
-	if _, err := ConnectContainer(host.h, br, c.path, EndpointOptions{IfName: "eth1"}); !cerrdefs.IsInvalidArgument(err) {
+	if _, err := ConnectContainer(host.Link, br, c.Path, EndpointOptions{IfName: "eth1"}); !cerrdefs.IsInvalidArgument(err) {
 		t.Fatalf("no address: %v", err)
 	}
-	if _, err := ConnectContainer(host.h, br, c.path, EndpointOptions{Addr: opts.Addr, HostIfPrefix: "waytoolong"}); !cerrdefs.IsInvalidArgument(err) {
+	if _, err := ConnectContainer(host.Link, br, c.Path, EndpointOptions{Addr: opts.Addr, HostIfPrefix: "waytoolong"}); !cerrdefs.IsInvalidArgument(err) {
 		t.Fatalf("long prefix: %v", err)
 	}
-	if v := links(t, host.h, "veth"); len(v) != 1 || v[0] != c.hostIf {
+	if v := links(t, host.Link, "veth"); len(v) != 1 || v[0] != c.hostIf {
 		t.Fatalf("host veths %v, want only %s", v, c.hostIf)
 	}
-	if v := links(t, c.h, "veth"); len(v) != 1 {
+	if v := links(t, c.Link, "veth"); len(v) != 1 {
 		t.Fatalf("container veths %v", v)
 	}
 
 	// A container that exits takes its pair with it: disconnect finds nothing.
-	c.h.Close()
-	c.ns.Close()
+	c.Link.Close()
+	c.Handle.Close()
 	deadline := time.Now().Add(5 * time.Second)
-	for len(links(t, host.h, "veth")) != 0 {
+	for len(links(t, host.Link, "veth")) != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("host veths %v after the namespace died", links(t, host.h, "veth"))
+			t.Fatalf("host veths %v after the namespace died", links(t, host.Link, "veth"))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err := DisconnectContainer(host.h, c.hostIf); err != nil {
+	if err := DisconnectContainer(host.Link, c.hostIf); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestHairpin(t *testing.T) {
-	needRoot(t)
+	netnstest.NeedRoot(t)
 	checkHostUntouched(t)
-	host := newScratchNS(t)
+	host := netnstest.New(t)
 	const br = testPrefix + "br3"
-	if err := EnsureBridge(host.h, br, netip.MustParsePrefix("10.95.0.1/24"), 0); err != nil {
+	if err := EnsureBridge(host.Link, br, netip.MustParsePrefix("10.95.0.1/24"), 0); err != nil {
 		t.Fatal(err)
 	}
-	c := newScratchNS(t)
-	hostIf, err := ConnectContainer(host.h, br, c.path, EndpointOptions{Addr: netip.MustParsePrefix("10.95.0.2/24"), Hairpin: true, HostIfPrefix: testPrefix})
+	c := netnstest.New(t)
+	hostIf, err := ConnectContainer(host.Link, br, c.Path, EndpointOptions{Addr: netip.MustParsePrefix("10.95.0.2/24"), Hairpin: true, HostIfPrefix: testPrefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := host.h.LinkByName(hostIf)
+	l, err := host.Link.LinkByName(hostIf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p, err := host.h.LinkGetProtinfo(l); err != nil || !p.Hairpin {
+	if p, err := host.Link.LinkGetProtinfo(l); err != nil || !p.Hairpin {
 		t.Fatalf("hairpin not set: %+v %v", p, err)
 	}
 }
@@ -474,7 +398,7 @@ func TestHairpin(t *testing.T) {
 // EnableForwarding acts on the calling thread's namespace: run in a scratch
 // one, it turns forwarding on there and leaves the host's setting alone.
 func TestEnableForwarding(t *testing.T) {
-	needRoot(t)
+	netnstest.NeedRoot(t)
 	before, err := os.ReadFile(ipForwardPath)
 	if err != nil {
 		t.Skip(err)
@@ -486,9 +410,9 @@ func TestEnableForwarding(t *testing.T) {
 			t.Errorf("host ip_forward changed from %q to %q (restored)", before, after)
 		}
 	})
-	s := newScratchNS(t)
+	s := netnstest.New(t)
 	var got []byte
-	if err := s.in(func() error {
+	if err := s.Do(func() error {
 		if err := EnableForwarding(); err != nil {
 			return err
 		}
@@ -511,18 +435,18 @@ func BenchmarkConnectDisconnect(b *testing.B) {
 		b.Skip("needs root (network namespaces)")
 	}
 	checkHostUntouched(b)
-	host, c := newScratchNS(b), newScratchNS(b)
+	host, c := netnstest.New(b), netnstest.New(b)
 	const br = testPrefix + "bench0"
-	if err := EnsureBridge(host.h, br, netip.MustParsePrefix("10.94.0.1/16"), 0); err != nil {
+	if err := EnsureBridge(host.Link, br, netip.MustParsePrefix("10.94.0.1/16"), 0); err != nil {
 		b.Fatal(err)
 	}
 	opts := EndpointOptions{Addr: netip.MustParsePrefix("10.94.0.2/16"), Gateway: netip.MustParseAddr("10.94.0.1"), HostIfPrefix: testPrefix}
 	for b.Loop() {
-		hostIf, err := ConnectContainer(host.h, br, c.path, opts)
+		hostIf, err := ConnectContainer(host.Link, br, c.Path, opts)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := DisconnectContainer(host.h, hostIf); err != nil {
+		if err := DisconnectContainer(host.Link, hostIf); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -5,12 +5,12 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/berth-engine/berth/internal/netnstest"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -24,28 +24,8 @@ import (
 // touched.
 func newNS(t *testing.T) netns.NsHandle {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces and nftables")
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := netns.New() // also moves this thread into it
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := netns.Set(orig); err != nil {
-		// Leave the thread locked: it dies with the goroutine instead of
-		// running other goroutines in the scratch namespace.
-		runtime.LockOSThread()
-		t.Fatalf("back to original netns: %v", err)
-	}
-	t.Cleanup(func() { ns.Close() })
-	return ns
+	netnstest.NeedRoot(t)
+	return netnstest.New(t).Handle
 }
 
 func newFirewall(t *testing.T, ns netns.NsHandle) *Firewall {
