@@ -24,6 +24,7 @@ import (
 	"github.com/berth-engine/berth/container/spec"
 	"github.com/berth-engine/berth/image"
 	"github.com/berth-engine/berth/image/layer"
+	"github.com/berth-engine/berth/internal/undo"
 	"github.com/berth-engine/berth/volume/store"
 )
 
@@ -40,7 +41,7 @@ func conflictf(format string, args ...any) error {
 // ContainerCreate creates a container: its name, its read-write layer on
 // the image, and its volumes (through the quota); on any failure all of it
 // is undone, so a refused create leaves nothing behind.
-func (d *Daemon) ContainerCreate(ctx context.Context, cc containerrouter.CreateConfig) (containertypes.CreateResponse, error) {
+func (d *Daemon) ContainerCreate(ctx context.Context, cc containerrouter.CreateConfig) (_ containertypes.CreateResponse, retErr error) {
 	if cc.Config == nil {
 		return containertypes.CreateResponse{}, invalidf("config cannot be empty in order to create a container")
 	}
@@ -103,38 +104,39 @@ func (d *Daemon) ContainerCreate(ctx context.Context, cc containerrouter.CreateC
 		c.LogPath = filepath.Join(dir, id+"-json.log")
 	}
 
-	undo := []func(){func() { d.rt.store.ReleaseName(name, id) }}
-	fail := func(err error) (containertypes.CreateResponse, error) {
-		for i := len(undo) - 1; i >= 0; i-- {
-			undo[i]()
+	// From here on a failure (or a panic) leaves nothing behind.
+	var u undo.Stack
+	defer u.Unwind(&retErr)
+	defer func() {
+		if retErr != nil {
+			d.log.WithError(retErr).WithField("container", container.ShortID(id)).Info("container create refused")
 		}
-		d.log.WithError(err).WithField("container", container.ShortID(id)).Info("container create refused")
-		return containertypes.CreateResponse{}, err
-	}
+	}()
+	u.Push(func() { d.rt.store.ReleaseName(name, id) })
 	if err := os.MkdirAll(dir, 0o710); err != nil {
-		return fail(fmt.Errorf("creating container directory: %w", err))
+		return containertypes.CreateResponse{}, fmt.Errorf("creating container directory: %w", err)
 	}
-	undo = append(undo, func() { os.RemoveAll(dir) })
+	u.Push(func() { os.RemoveAll(dir) })
 
 	mounts, err := d.parseMounts(c)
 	if err != nil {
-		return fail(err)
+		return containertypes.CreateResponse{}, err
 	}
 	created, err := d.createVolumes(ctx, c, mounts)
-	undo = append(undo, func() { d.releaseVolumes(ctx, c.ID, mounts, created) })
+	u.Push(func() { d.releaseVolumes(ctx, c.ID, mounts, created) })
 	if err != nil {
-		return fail(err)
+		return containertypes.CreateResponse{}, err
 	}
 	c.Mounts = mounts
 
 	rw, err := d.img.layers.CreateRWLayer(id, img.ChainID, initLayer)
 	if err != nil {
-		return fail(fmt.Errorf("creating the container's layer: %w", err))
+		return containertypes.CreateResponse{}, fmt.Errorf("creating the container's layer: %w", err)
 	}
-	undo = append(undo, func() { d.img.layers.ReleaseRWLayer(rw) })
+	u.Push(func() { d.img.layers.ReleaseRWLayer(rw) })
 
 	if err := d.rt.store.Add(c); err != nil {
-		return fail(err)
+		return containertypes.CreateResponse{}, err
 	}
 	d.logContainerEvent(c, eventtypes.ActionCreate, nil)
 	if warnings == nil {

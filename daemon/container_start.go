@@ -23,6 +23,7 @@ import (
 	"github.com/berth-engine/berth/container/logger/jsonfile"
 	"github.com/berth-engine/berth/container/shim"
 	"github.com/berth-engine/berth/container/spec"
+	"github.com/berth-engine/berth/internal/undo"
 )
 
 // ContainerStart starts a created or stopped container.
@@ -98,20 +99,8 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 	}()
 
 	begin := time.Now()
-	var undo []func()
-	defer func() {
-		// A panic undoes the start too (the server recovers it, but the
-		// shim, mounts and endpoints would stay behind), then goes on.
-		p := recover()
-		if retErr != nil || p != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				undo[i]()
-			}
-		}
-		if p != nil {
-			panic(p)
-		}
-	}()
+	var u undo.Stack
+	defer u.Unwind(&retErr)
 	rw, err := d.layerOf(c)
 	if err != nil {
 		return err
@@ -120,10 +109,10 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 	if err != nil {
 		return err
 	}
-	undo = append(undo, func() { rw.Unmount() })
+	u.Push(func() { rw.Unmount() })
 
 	mounts, err := d.mountVolumes(c, rootfs)
-	undo = append(undo, func() { d.unmountVolumes(c) })
+	u.Push(func() { d.unmountVolumes(c) })
 	if err != nil {
 		return err
 	}
@@ -159,7 +148,7 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return err
 	}
-	undo = append(undo, func() { os.RemoveAll(stateDir) })
+	u.Push(func() { os.RemoveAll(stateDir) })
 	buf, err := json.Marshal(s)
 	if err != nil {
 		return err
@@ -185,7 +174,7 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 		return startError(err)
 	}
 	tSpawned := time.Since(begin)
-	undo = append(undo, func() {
+	u.Push(func() {
 		cl.Kill(context.Background(), 9, true)
 		cl.Wait(context.Background())
 		cl.Delete(context.Background())
@@ -199,7 +188,7 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 	if err != nil {
 		return err
 	}
-	undo = append(undo, disconnect)
+	u.Push(disconnect)
 	d.connectAttachers(ctx, c, cl)
 	tAttached := time.Since(begin)
 	if err := cl.Start(ctx); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 
+	"github.com/berth-engine/berth/internal/undo"
 	"github.com/berth-engine/berth/network/bridge"
 	"github.com/berth-engine/berth/network/firewall"
 	"github.com/berth-engine/berth/network/portmap"
@@ -90,17 +91,13 @@ func (c *Controller) Connect(ctx context.Context, ref string, cfg EndpointConfig
 		Name: cfg.Name, Aliases: append([]string(nil), cfg.Aliases...), StaticIP: cfg.StaticIP.Unmap(),
 		IfName: st.ep.IfName, DefaultRoute: st.ep.DefaultRoute,
 	}
-	var undo []func()
-	defer func() {
-		if retErr != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				undo[i]()
-			}
-			c.mu.Lock()
-			delete(c.endpoints, k)
-			c.mu.Unlock()
-		}
-	}()
+	var u undo.Stack
+	defer u.Unwind(&retErr)
+	u.Push(func() {
+		c.mu.Lock()
+		delete(c.endpoints, k)
+		c.mu.Unlock()
+	})
 	wrap := func(err error) error {
 		return fmt.Errorf("connect container %s to network %s: %w", short(cfg.ContainerID), nw.Name, err)
 	}
@@ -122,7 +119,7 @@ func (c *Controller) Connect(ctx context.Context, ref string, cfg EndpointConfig
 		if err != nil {
 			return Endpoint{}, wrap(err)
 		}
-		undo = append(undo, func() { _ = c.ipam.Release(nw.ID, addr) })
+		u.Push(func() { _ = c.ipam.Release(nw.ID, addr) })
 		ep.IP = netip.PrefixFrom(addr, nw.Subnet.Bits())
 		if !nw.Internal {
 			ep.Gateway = nw.Gateway
@@ -137,7 +134,7 @@ func (c *Controller) Connect(ctx context.Context, ref string, cfg EndpointConfig
 		if err != nil {
 			return Endpoint{}, wrap(err)
 		}
-		undo = append(undo, func() { _ = bridge.DisconnectContainer(c.h, ep.HostIf) })
+		u.Push(func() { _ = bridge.DisconnectContainer(c.h, ep.HostIf) })
 
 		if !nw.Internal {
 			for _, want := range cfg.Ports {
@@ -145,7 +142,7 @@ func (c *Controller) Connect(ctx context.Context, ref string, cfg EndpointConfig
 				if err != nil {
 					return Endpoint{}, wrap(err)
 				}
-				undo = append(undo, unpublish)
+				u.Push(unpublish)
 				ep.Ports = append(ep.Ports, p.binding)
 				if p.proxy != nil {
 					st.proxies = append(st.proxies, p.proxy)
@@ -222,14 +219,14 @@ func (c *Controller) publish(n *Network, ip netip.Addr, pb PortBinding) (publish
 			return published{}, nil, err
 		}
 	}
-	undo := func() {
+	unpublish := func() {
 		if proxy != nil {
 			_ = proxy.Close()
 		}
 		_ = c.fw.RemovePortMapping(m)
 		c.ports.Release(pb.Proto, pb.HostIP, port)
 	}
-	return published{binding: pb, proxy: proxy}, undo, nil
+	return published{binding: pb, proxy: proxy}, unpublish, nil
 }
 
 // unpublish undoes publish for a recorded binding (its proxy is closed by
