@@ -80,6 +80,7 @@ type server struct {
 // /proc/<pid>/fd/1 names its container, as a shim started by Serve's), then
 // serves like Serve. It exits quietly when stdin closes first.
 func ServeWarm(poolDir string) int {
+	warmJSON()
 	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
 	if err != nil {
 		return 0
