@@ -195,14 +195,10 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 		return startError(err)
 	}
 	tRunning := time.Since(begin)
-	st, err := cl.State(ctx)
-	if err != nil {
-		return err
-	}
 	d.rt.mu.Lock()
 	d.rt.shims[c.ID] = cl
 	d.rt.mu.Unlock()
-	c.SetRunning(st.Pid, time.Now().UTC())
+	c.SetRunning(spawned.Pid, time.Now().UTC()) // the init execs the program: same pid
 	d.saveLocked(c)
 	d.logContainerEvent(c, eventtypes.ActionStart, nil)
 	go d.monitor(c, cl)
@@ -525,8 +521,13 @@ func (d *Daemon) handleExit(c *container.Container, exit shim.Exit, applyPolicy 
 		c.SetRestarting(exit.Code, exit.At)
 		d.scheduleRestart(c, ranFor)
 	}
-	d.saveLocked(c)
 	autoRemove := c.HostConfig.AutoRemove && !restart
+	if autoRemove {
+		// Recorded with the exit, one commit fewer on `run --rm`'s path;
+		// after a crash from here on, the next start finishes the removal.
+		c.State.Removing = true
+	}
+	d.saveLocked(c)
 	c.Unlock()
 	tRecorded := time.Since(begin)
 	if autoRemove {
