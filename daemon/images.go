@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/berth-engine/berth/graphdriver"
 	"github.com/berth-engine/berth/graphdriver/register"
 	"github.com/berth-engine/berth/image"
+	"github.com/berth-engine/berth/image/distribution"
 	"github.com/berth-engine/berth/image/layer"
 	refstore "github.com/berth-engine/berth/image/reference"
 )
@@ -30,6 +32,9 @@ type imageService struct {
 	layers *layer.Store
 	images *image.Store
 	refs   *refstore.Store
+	// gzipCommand inflates pulled gzip layers (igzip), found at start; ""
+	// inflates them in process.
+	gzipCommand string
 }
 
 func openImageService(dataRoot, driverName string, log *logrus.Logger) (*imageService, error) {
@@ -39,7 +44,7 @@ func openImageService(dataRoot, driverName string, log *logrus.Logger) (*imageSe
 		return nil, err
 	}
 	root := filepath.Join(dataRoot, "image", driver.String())
-	s := &imageService{root: root, driver: driver}
+	s := &imageService{root: root, driver: driver, gzipCommand: distribution.FindGzipCommand(os.Getenv, entry)}
 	if s.layers, err = layer.New(root, driver, entry); err != nil {
 		s.close(false)
 		return nil, err

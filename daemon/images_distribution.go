@@ -195,7 +195,7 @@ func (d *Daemon) pullOptions(plat string, auth *registry.AuthConfig, out progres
 	if err != nil {
 		return distribution.PullOptions{}, err
 	}
-	opts := distribution.PullOptions{Options: o}
+	opts := distribution.PullOptions{Options: o, GzipCommand: d.img.gzipCommand}
 	if plat != "" {
 		p, err := platform.Parse(plat)
 		if err != nil {

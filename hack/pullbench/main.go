@@ -11,6 +11,13 @@
 // filesystem. Everything lives in a temporary directory removed afterwards.
 // Nothing leaves the machine: the registry listens on loopback only.
 //
+// Each pull prints when each progress status first appeared and the CPU
+// time berthd (with igzip, its child) and the registry used: the cores are
+// shared, so wall-clock time is at best the sum over their number. berthd
+// inherits the environment: BERTH_DISABLE_IGZIP=1 times a pull that
+// inflates in process where igzip is installed. -perf records one more
+// pull of the gzip image with `perf record -g` of berthd and its children.
+//
 //	go run ./hack/pullbench -berthd bundles/berthd
 package main
 
@@ -50,15 +57,16 @@ func main() {
 	runs := flag.Int("runs", 3, "pulls (and tar -x runs) to time; the median is reported")
 	driver := flag.String("storage-driver", "", "berthd storage driver (default: its own choice)")
 	dirFlag := flag.String("dir", "", "work directory (default: a temporary one under /var/tmp)")
+	perfOut := flag.String("perf", "", "after the timed runs, pull the gzip image once more under `perf record -g` of berthd, writing this file (build berthd without -s -w for symbols)")
 	content := flag.String("content", "usr", "layer content: usr (this machine's files under /usr: binaries, libraries, text) or mixed (synthetic: half random, half repetitive 4 KiB blocks, the worst case for inflate)")
 	flag.Parse()
-	if err := run(*berthd, *registry, *sizeMiB, *runs, *driver, *dirFlag, *content); err != nil {
+	if err := run(*berthd, *registry, *sizeMiB, *runs, *driver, *dirFlag, *content, *perfOut); err != nil {
 		fmt.Fprintln(os.Stderr, "pullbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(berthdBin, registryBin string, sizeMiB, runs int, driver, dir, content string) error {
+func run(berthdBin, registryBin string, sizeMiB, runs int, driver, dir, content, perfOut string) error {
 	for _, b := range []string{berthdBin, registryBin} {
 		if _, err := os.Stat(b); err != nil {
 			return fmt.Errorf("%s: %w", b, err)
@@ -96,7 +104,7 @@ func run(berthdBin, registryBin string, sizeMiB, runs int, driver, dir, content 
 	fmt.Printf("layer (%s): %s, %d files, %.1f MiB (built in %s)\n", content, layerPath, files, float64(n)/(1<<20), time.Since(begin).Round(time.Millisecond))
 
 	// The registry, on loopback.
-	host, stopRegistry, err := startRegistry(registryBin, filepath.Join(dir, "registry"))
+	host, registryPid, stopRegistry, err := startRegistry(registryBin, filepath.Join(dir, "registry"))
 	if err != nil {
 		return err
 	}
@@ -156,6 +164,7 @@ func run(berthdBin, registryBin string, sizeMiB, runs int, driver, dir, content 
 			}
 		}
 		dropCaches()
+		cpu0, rcpu0 := procCPU(d.cmd.Process.Pid), procCPU(registryPid)
 		begin := time.Now()
 		body, phases, err := d.pullTimed("/images/create?fromImage=" + url.QueryEscape(ref) + "&tag=" + tag)
 		if err != nil || streamErr(body) != "" {
@@ -165,18 +174,23 @@ func run(berthdBin, registryBin string, sizeMiB, runs int, driver, dir, content 
 		if !bytes.Contains(body, []byte("Pull complete")) {
 			return 0, fmt.Errorf("pull %d did not download: %s", i, body)
 		}
-		fmt.Printf("  pull %s:%s #%d: %s\n", ref, tag, i+1, phases)
+		fmt.Printf("  pull %s:%s #%d: %s; CPU: berthd %s, registry %s\n", ref, tag, i+1, phases,
+			(procCPU(d.cmd.Process.Pid) - cpu0).Round(time.Millisecond), (procCPU(registryPid) - rcpu0).Round(time.Millisecond))
 		return took, nil
 	}
+	var tarCPU []time.Duration
 	timeTar := func(i int, sync bool) (time.Duration, error) {
 		target := filepath.Join(dataRoot, fmt.Sprintf("tar-x-%d", i))
 		os.MkdirAll(target, 0o755)
 		defer os.RemoveAll(target)
 		dropCaches()
 		if sync {
-			return timeCmd("sh", "-c", "tar -x -f "+layerPath+" -C "+target+" && sync")
+			took, _, err := timeCmd("sh", "-c", "tar -x -f "+layerPath+" -C "+target+" && sync")
+			return took, err
 		}
-		return timeCmd("tar", "-x", "-f", layerPath, "-C", target)
+		took, cpu, err := timeCmd("tar", "-x", "-f", layerPath, "-C", target)
+		tarCPU = append(tarCPU, cpu)
+		return took, err
 	}
 	var pulls, pullsZstd, extracts, extractsSync []time.Duration
 	for i := range runs {
@@ -198,17 +212,25 @@ func run(berthdBin, registryBin string, sizeMiB, runs int, driver, dir, content 
 		}
 		extractsSync = append(extractsSync, t)
 	}
-	// The floor a gzip layer sets: inflating it on one core, in process.
-	inflate, err := inflateTime(filepath.Join(dir, "registry"))
+	if perfOut != "" {
+		if err := perfPull(perfOut, d.cmd.Process.Pid, func() error { _, err := timePull(ref, "1", runs); return err }); err != nil {
+			return err
+		}
+	}
+	// The floor a gzip layer sets: inflating it on one core.
+	inflate, igzip, err := inflateTime(filepath.Join(dir, "registry"))
 	if err != nil {
 		return err
 	}
 
 	me := median(extracts)
 	ratio := func(d time.Duration) string { return fmt.Sprintf("%.2fx tar -x", float64(d)/float64(me)) }
-	fmt.Printf("tar -x:               %v median %s\n", rounded(extracts), me.Round(time.Millisecond))
+	fmt.Printf("tar -x:               %v median %s (CPU: median %s)\n", rounded(extracts), me.Round(time.Millisecond), median(tarCPU).Round(time.Millisecond))
 	fmt.Printf("tar -x && sync:       %v median %s (%s)\n", rounded(extractsSync), median(extractsSync).Round(time.Millisecond), ratio(median(extractsSync)))
 	fmt.Printf("inflate of the gzip blob alone (klauspost, one core): %s (%s)\n", inflate.Round(time.Millisecond), ratio(inflate))
+	if igzip > 0 {
+		fmt.Printf("inflate of the gzip blob alone (igzip, one core):     %s (%s)\n", igzip.Round(time.Millisecond), ratio(igzip))
+	}
 	fmt.Printf("pull, gzip layer:     %v median %s (%s, %.0f MiB/s)\n", rounded(pulls), median(pulls).Round(time.Millisecond), ratio(median(pulls)), float64(n)/(1<<20)/median(pulls).Seconds())
 	fmt.Printf("pull, zstd layer:     %v median %s (%s, %.0f MiB/s)\n", rounded(pullsZstd), median(pullsZstd).Round(time.Millisecond), ratio(median(pullsZstd)), float64(n)/(1<<20)/median(pullsZstd).Seconds())
 	verdict := "within"
@@ -313,8 +335,9 @@ func uploadZstdVariant(host, repo, layerPath, dir string) (string, string, error
 }
 
 // inflateTime decompresses the largest blob of the registry (the gzip
-// layer) once, timed.
-func inflateTime(dir string) (time.Duration, error) {
+// layer) once, timed: in process with klauspost/compress, and with igzip
+// when it is on PATH (0 if not).
+func inflateTime(dir string) (time.Duration, time.Duration, error) {
 	var biggest string
 	var size int64
 	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
@@ -333,22 +356,46 @@ func inflateTime(dir string) (time.Duration, error) {
 		return nil
 	})
 	if biggest == "" {
-		return 0, errors.New("no gzip blob in the registry")
+		return 0, 0, errors.New("no gzip blob in the registry")
 	}
 	f, err := os.Open(biggest)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer f.Close()
 	begin := time.Now()
 	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if _, err := io.Copy(io.Discard, zr); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return time.Since(begin), nil
+	inflate := time.Since(begin)
+	if _, err := exec.LookPath("igzip"); err != nil {
+		return inflate, 0, nil
+	}
+	igzip, _, err := timeCmd("sh", "-c", "igzip -d -c < "+biggest+" > /dev/null")
+	return inflate, igzip, err
+}
+
+// perfPull runs pull while `perf record -g` samples process pid and the
+// processes it starts.
+func perfPull(out string, pid int, pull func() error) error {
+	_ = os.Remove(out)
+	perf := exec.Command("perf", "record", "-F", "1999", "-g", "--inherit", "-o", out, "-p", fmt.Sprint(pid))
+	perf.Stdout, perf.Stderr = os.Stderr, os.Stderr
+	if err := perf.Start(); err != nil {
+		return fmt.Errorf("perf: %w", err)
+	}
+	time.Sleep(500 * time.Millisecond) // perf attaches
+	err := pull()
+	_ = perf.Process.Signal(os.Interrupt)
+	_ = perf.Wait() // it exits on the interrupt; the file tells whether it worked
+	if _, serr := os.Stat(out); err == nil && serr != nil {
+		err = fmt.Errorf("perf wrote nothing: %w", serr)
+	}
+	return err
 }
 
 func rounded(ds []time.Duration) []string {
@@ -369,12 +416,37 @@ func median(ds []time.Duration) time.Duration {
 // by the next; the page cache itself is kept (both sides read warm input).
 func dropCaches() { syscall.Sync() }
 
-func timeCmd(name string, args ...string) (time.Duration, error) {
+// timeCmd runs a command and returns its wall-clock and CPU time.
+func timeCmd(name string, args ...string) (time.Duration, time.Duration, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Stderr = os.Stderr
 	begin := time.Now()
-	err := cmd.Run()
-	return time.Since(begin), err
+	if err := cmd.Run(); err != nil {
+		return 0, 0, err
+	}
+	return time.Since(begin), cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
+}
+
+// procCPU is the user and system CPU time process pid and its waited-for
+// children have used.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses: utime,
+	// stime, cutime and cstime are the 14th to 17th of the line.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 15 {
+		return 0
+	}
+	var total int64
+	for _, v := range f[11:15] {
+		var t int64
+		fmt.Sscan(v, &t)
+		total += t
+	}
+	return time.Duration(total) * time.Second / 100 // USER_HZ
 }
 
 // writeLayer writes a tar of files of mixed content totalling about size
@@ -514,26 +586,28 @@ func writeUsrLayer(path string, size int64) (int64, int, error) {
 	return fi.Size(), files, f.Sync()
 }
 
-func startRegistry(bin, dir string) (string, func(), error) {
+// startRegistry starts docker-registry on loopback, storing in dir; it
+// returns its address and pid.
+func startRegistry(bin, dir string) (string, int, func(), error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	host := l.Addr().String()
 	l.Close()
 	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), host)
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	cmd := exec.Command(bin, "serve", cfgPath)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	stop := func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -543,11 +617,11 @@ func startRegistry(bin, dir string) (string, func(), error) {
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if resp, err := c.Get("http://" + host + "/v2/"); err == nil {
 			resp.Body.Close()
-			return host, stop, nil
+			return host, cmd.Process.Pid, stop, nil
 		}
 	}
 	stop()
-	return "", nil, errors.New("docker-registry did not start")
+	return "", 0, nil, errors.New("docker-registry did not start")
 }
 
 func registryBytes(dir string) (int64, error) {

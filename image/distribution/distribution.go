@@ -18,8 +18,9 @@
 // registry the tests run on. The requests themselves (manifests, blob GET
 // and HEAD, uploads, mounts) are plain HTTP over the authenticated
 // transport, written here rather than taken from pkg/v1/remote: a layer must
-// stream straight to a temporary file with exact progress, be verified by
-// our own code, and an upload must stream a layer compressed on the fly;
+// stream straight to a temporary file or its extraction with exact
+// progress, be verified by our own code, and an upload must stream a layer
+// compressed on the fly;
 // remote's Image and Layer abstractions hide all three.
 //
 // # Endpoints, TLS and login
@@ -37,16 +38,18 @@
 // the manifest for the wanted platform), then the config; if the image
 // already exists nothing else is fetched ("Image is up to date"). Otherwise
 // the layers already in the store are skipped ("Already exists") and the
-// others are downloaded, three at a time, each to a temporary file while its
-// sha256 and size are checked against the manifest's descriptor. They are
-// decompressed (gzip, zstd or none, detected by magic number) into the
-// store in chain order, each as soon as the ones below it are there, reading
-// its file as it grows, so that a large layer downloads, decompresses and
-// applies at once; each diff ID must match the config's rootfs.diff_ids,
-// and each blob its digest. A digest reference's manifest must have that
-// digest. The image is created only when every layer checked out; on any
-// failure the layer references taken are released, so nothing is left
-// behind.
+// others are downloaded, three at a time, while their sha256 and size are
+// checked against the manifest's descriptor: the first one to register
+// straight into its registration, the others to temporary files. They are
+// decompressed (gzip, zstd or none, detected by magic number; gzip by igzip
+// when the daemon found it, see gunzip.go) into the store in chain order,
+// each as soon as the ones below it are there, reading its file as it
+// grows, so that a large layer downloads, decompresses and applies at once;
+// each diff ID must match the config's rootfs.diff_ids, and each blob its
+// digest (a blob's reader sees its end only once it checked out). A digest
+// reference's manifest must have that digest. The image is created only
+// when every layer checked out; on any failure the layer references taken
+// are released, so nothing is left behind.
 //
 // # Push
 //
@@ -201,6 +204,9 @@ type PullOptions struct {
 	// Platform picks the manifest of an image index; nil is this daemon's.
 	// An image that is not an index must match it when it is set.
 	Platform *ocispec.Platform
+	// GzipCommand, if set, inflates gzip layers in a process of its own
+	// (igzip; see FindGzipCommand); "" inflates them in process.
+	GzipCommand string
 }
 
 // mediaTypes of manifests, configs and layers.

@@ -25,6 +25,9 @@ type fakeStore struct {
 	held     int                      // references handed out and not released
 	order    []digest.Digest          // chain IDs in registration order
 	failNext error                    // the next RegisterLayer fails with it
+	// onRegister, if set, runs first in RegisterLayer; an error it
+	// returns (after reading some of diff, say) is RegisterLayer's.
+	onRegister func(diff io.Reader) error
 }
 
 type fakeLayer struct {
@@ -110,7 +113,13 @@ func (s *fakeStore) RegisterLayer(diff io.Reader, parent digest.Digest) (digest.
 		s.mu.Unlock()
 		return "", "", nil, err
 	}
+	hook := s.onRegister
 	s.mu.Unlock()
+	if hook != nil {
+		if err := hook(diff); err != nil {
+			return "", "", nil, err
+		}
+	}
 	var buf bytes.Buffer
 	h := sha256.New()
 	if _, err := io.Copy(io.MultiWriter(h, &buf), diff); err != nil {

@@ -43,6 +43,7 @@ type testRegistry struct {
 	maxInflight int
 	blobDelay   time.Duration
 	corrupt     map[digest.Digest]bool
+	truncate    map[digest.Digest]bool // serve half, then drop the connection
 	// auth, if set, checks every /v2/ request; challenge is the
 	// WWW-Authenticate of its 401s.
 	auth      func(*http.Request) bool
@@ -60,7 +61,7 @@ func newTestRegistry(t *testing.T) *testRegistry {
 // is set; client sends the test's own requests (uploads).
 func startTestRegistry(t *testing.T, serverTLS *tls.Config, client *http.Client) *testRegistry {
 	t.Helper()
-	r := &testRegistry{t: t, client: client, blobGets: map[digest.Digest]int{}, corrupt: map[digest.Digest]bool{}}
+	r := &testRegistry{t: t, client: client, blobGets: map[digest.Digest]int{}, corrupt: map[digest.Digest]bool{}, truncate: map[digest.Digest]bool{}}
 	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	r.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.serve(inner, w, req)
@@ -106,7 +107,7 @@ func (r *testRegistry) serve(inner http.Handler, w http.ResponseWriter, req *htt
 		r.blobGets[d]++
 		r.inflight++
 		r.maxInflight = max(r.maxInflight, r.inflight)
-		delay, corrupt := r.blobDelay, r.corrupt[d]
+		delay, corrupt, truncate := r.blobDelay, r.corrupt[d], r.truncate[d]
 		r.mu.Unlock()
 		defer func() {
 			r.mu.Lock()
@@ -114,17 +115,22 @@ func (r *testRegistry) serve(inner http.Handler, w http.ResponseWriter, req *htt
 			r.mu.Unlock()
 		}()
 		time.Sleep(delay)
-		if corrupt {
+		if corrupt || truncate {
 			rec := httptest.NewRecorder()
 			inner.ServeHTTP(rec, req)
 			body := rec.Body.Bytes()
-			if len(body) > 0 {
+			if corrupt && len(body) > 0 {
 				body[len(body)/2] ^= 0xff
 			}
 			for k, v := range rec.Header() {
 				w.Header()[k] = v
 			}
 			w.WriteHeader(rec.Code)
+			if truncate {
+				// Content-Length promises all of it: the client sees
+				// the connection close early.
+				body = body[:len(body)/2]
+			}
 			w.Write(body)
 			return
 		}
@@ -244,6 +250,10 @@ func compress(t *testing.T, kind string, b []byte) []byte {
 		gz := gzip.NewWriter(&buf)
 		gz.Write(b)
 		gz.Close()
+	case "gzip-halves":
+		// Two gzip members, one per half: a valid gzip stream, whose
+		// second member starts in its middle when the halves are alike.
+		return append(compress(t, "gzip", b[:len(b)/2]), compress(t, "gzip", b[len(b)/2:])...)
 	case "zstd":
 		zw, _ := zstd.NewWriter(&buf)
 		zw.Write(b)
@@ -255,7 +265,7 @@ func compress(t *testing.T, kind string, b []byte) []byte {
 }
 
 // buildImage makes an image of the layer tars; compression is per layer
-// ("gzip", "zstd", "none"; the last one given repeats).
+// ("gzip", "gzip-halves", "zstd", "none"; the last one given repeats).
 func buildImage(t *testing.T, oci bool, platform ocispec.Platform, tars [][]byte, compression ...string) *testImage {
 	t.Helper()
 	img := &testImage{tars: tars, platform: platform}
@@ -265,7 +275,7 @@ func buildImage(t *testing.T, oci bool, platform ocispec.Platform, tars [][]byte
 		blob := compress(t, kind, tb)
 		img.blobs = append(img.blobs, blob)
 		img.diffIDs = append(img.diffIDs, digest.FromBytes(tb))
-		mt := map[string]string{"gzip": mediaTypeDockerLayerGzip, "none": mediaTypeDockerLayer}[kind]
+		mt := map[string]string{"gzip": mediaTypeDockerLayerGzip, "gzip-halves": mediaTypeDockerLayerGzip, "none": mediaTypeDockerLayer}[kind]
 		if oci {
 			mt = map[string]string{"gzip": ocispec.MediaTypeImageLayerGzip, "zstd": ocispec.MediaTypeImageLayerZstd, "none": ocispec.MediaTypeImageLayer}[kind]
 		}

@@ -452,15 +452,17 @@ func (p *puller) fetchConfig(ctx context.Context, ref reference.Named, m *manife
 	return &im, cfg, nil
 }
 
-// download is one blob being fetched to a temporary file. Its layer may be
-// extracted while it downloads (see follower): written counts the bytes in
-// the file, more signals each write, started is closed once the file
-// exists (path set) or the download failed, done when it is complete and
-// checked (err set).
+// download is one blob being fetched, to a temporary file or, for the
+// layer registered first, straight to its registration (stream). Its layer
+// may be extracted while it downloads (see follower and streamReader):
+// written counts the bytes in the file, more signals each write, started
+// is closed once the file exists (path set) or the stream flows, or the
+// download failed; done when it is complete and checked (err set).
 type download struct {
 	desc    ocispec.Descriptor
 	id      string
 	path    string
+	stream  *blobStream
 	written atomic.Int64
 	more    chan struct{}
 	started chan struct{}
@@ -481,12 +483,14 @@ func (d *download) finished() bool {
 // returns the references it holds, which the caller drops once the image
 // exists (or the pull failed).
 //
-// Layers download max at a time, lowest first, each to a temporary file
-// while its digest and size are checked. They are registered in chain order
-// by this goroutine, each as soon as the ones below it are: from the file
-// as it grows when its download is still under way (so that a single large
-// layer is downloaded, decompressed and applied at once), and a layer whose
-// blob then fails its check is released again, like every other layer of a
+// Layers download max at a time, lowest first, while their digest and size
+// are checked: the first one to register straight into its registration
+// (its reader sees the blob's end only once the blob checked out), the
+// others to temporary files. They are registered in chain order by this
+// goroutine, each as soon as the ones below it are: from the file as it
+// grows when its download is still under way (so that a single large layer
+// is downloaded, decompressed and applied at once), and a layer whose blob
+// then fails its check is released again, like every other layer of a
 // failed pull. Its content was never trusted anyway: a layer's diff ID is
 // the sha256 of what the store applied, and it must match the config's.
 func (p *puller) pullLayers(ctx context.Context, im *ocispec.Manifest, cfg *imageConfig) (held []func(), err error) {
@@ -539,6 +543,20 @@ func (p *puller) pullLayers(ctx context.Context, im *ocispec.Manifest, cfg *imag
 		byDigest[l.Digest] = d
 		queue = append(queue, d)
 		p.rep.status(id, ActionPullingFSLayer)
+	}
+	// The first layer to register is extracted as it downloads: it skips
+	// the temporary file, unless its blob is registered twice (a stream
+	// is read once).
+	if len(queue) > 0 {
+		uses := 0
+		for _, l := range im.Layers[have+1:] {
+			if l.Digest == queue[0].desc.Digest {
+				uses++
+			}
+		}
+		if uses == 1 {
+			queue[0].stream = newBlobStream(ctx)
+		}
 	}
 	for i, d := range queue {
 		if i >= max {
@@ -624,7 +642,8 @@ func (p *puller) pullLayers(ctx context.Context, im *ocispec.Manifest, cfg *imag
 	return held, nil
 }
 
-// download fetches a blob to a file in dir, checking its size and digest.
+// download fetches a blob to its stream or a file in dir, checking its size
+// and digest.
 func (p *puller) download(ctx context.Context, dir string, d *download, buf []byte) (err error) {
 	startedClosed := false
 	defer func() {
@@ -637,12 +656,16 @@ func (p *puller) download(ctx context.Context, dir string, d *download, buf []by
 		return fmt.Errorf("downloading layer %s: %w", d.id, err)
 	}
 	defer rc.Close()
-	f, err := os.CreateTemp(dir, "blob-")
-	if err != nil {
-		return err
+	var dst io.Writer = d.stream
+	if d.stream == nil {
+		f, err := os.CreateTemp(dir, "blob-")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		d.path = f.Name()
+		dst = &notifyingWriter{f: f, d: d}
 	}
-	defer f.Close()
-	d.path = f.Name()
 	close(d.started)
 	startedClosed = true
 
@@ -653,7 +676,7 @@ func (p *puller) download(ctx context.Context, dir string, d *download, buf []by
 	}
 	pr := newProgressReader(ctx, src, p.rep, d.id, ActionDownloading, d.desc.Size)
 	pr.flush()
-	n, err := io.CopyBuffer(io.MultiWriter(&notifyingWriter{f: f, d: d}, h), pr, buf)
+	n, err := io.CopyBuffer(io.MultiWriter(dst, h), pr, buf)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return cerr
@@ -670,6 +693,9 @@ func (p *puller) download(ctx context.Context, dir string, d *download, buf []by
 	}
 	if got := digest.NewDigest(d.desc.Digest.Algorithm(), h); got != d.desc.Digest {
 		return invalidf("filesystem layer verification failed for digest %s", d.desc.Digest)
+	}
+	if d.stream != nil {
+		d.stream.closeWrite() // its reader sees the end only now, the blob checked
 	}
 	p.rep.status(d.id, ActionDownloadComplete)
 	return nil
@@ -732,43 +758,16 @@ func (r *follower) Read(p []byte) (int, error) {
 // register decompresses a blob, downloaded or downloading, into the store
 // on parent and checks its diff ID.
 func (p *puller) register(ctx context.Context, d *download, parent digest.Digest, i int, wantDiffID, wantChain digest.Digest) (digest.Digest, func(), error) {
-	if d.path == "" { // the download failed before it began
-		<-d.done
-		return "", nil, d.err
-	}
-	f, err := os.Open(d.path)
-	if err != nil {
-		return "", nil, err
-	}
-	defer f.Close()
-	// The follower stops with rctx, which ends with this call: nothing
-	// outlives it, whatever the download does.
-	rctx, rcancel := context.WithCancel(ctx)
-	pr := newProgressReader(rctx, &follower{ctx: rctx, d: d, f: f}, p.rep, d.id, ActionExtracting, d.desc.Size)
-	// Extraction is reported once the download is: the CLI shows one status
-	// per layer.
-	pr.quiet = func() bool { return !d.finished() }
-	dec, err := decompress(pr)
-	if err != nil {
-		rcancel()
-		return "", nil, p.registerError(ctx, d, invalidf("layer %s: %v", d.id, err))
-	}
-	// Decompression runs ahead in a goroutine of its own, so that it and
-	// the store's work share the CPUs.
-	ahead := newAsyncReader(dec, 4, bufSize)
-	defer func() {
-		rcancel()
-		ahead.Close()
-		dec.Close()
-	}()
-	chain, diffID, release, err := p.store.RegisterLayer(ahead, parent)
+	chain, diffID, release, err := p.apply(ctx, d, parent)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil {
 			return "", release, cerr
 		}
-		return "", release, p.registerError(ctx, d, fmt.Errorf("registering layer %s: %w", d.id, err))
+		return "", release, p.registerError(ctx, d, err)
 	}
-	pr.flush()
+	// The decoders read their blob to its end, but should one stop short,
+	// a streamed download would wait for a reader forever.
+	drainStream(ctx, d)
 	if diffID != wantDiffID {
 		return "", release, p.registerError(ctx, d, invalidf("layer %d (%s) has diff ID %s, the image config says %s", i, d.desc.Digest, diffID, wantDiffID))
 	}
@@ -778,12 +777,67 @@ func (p *puller) register(ctx context.Context, d *download, parent digest.Digest
 	return chain, release, nil
 }
 
+// apply decompresses d's blob into the store on parent. Nothing it starts
+// outlives it, whatever the download does: the blob's reader and the
+// decoder stop with rctx, which ends with it.
+func (p *puller) apply(ctx context.Context, d *download, parent digest.Digest) (chain, diffID digest.Digest, release func(), err error) {
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
+	var blob io.Reader
+	if d.stream != nil {
+		blob = &streamReader{ctx: rctx, d: d}
+	} else {
+		if d.path == "" { // the download failed before it began
+			<-d.done
+			return "", "", nil, d.err
+		}
+		f, err := os.Open(d.path)
+		if err != nil {
+			return "", "", nil, err
+		}
+		defer f.Close()
+		blob = &follower{ctx: rctx, d: d, f: f}
+	}
+	pr := newProgressReader(rctx, blob, p.rep, d.id, ActionExtracting, d.desc.Size)
+	// Extraction is reported once the download is: the CLI shows one status
+	// per layer.
+	pr.quiet = func() bool { return !d.finished() }
+	dec, err := decompress(rctx, pr, p.opts.GzipCommand)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("layer %s: %w", d.id, err)
+	}
+	// Decompression runs ahead in a goroutine of its own, so that it and
+	// the store's work share the CPUs.
+	ahead := newAsyncReader(dec, 4, bufSize)
+	defer func() {
+		rcancel()
+		ahead.Close()
+		dec.Close()
+	}()
+	chain, diffID, release, err = p.store.RegisterLayer(pulledDiff{ahead}, parent)
+	if err != nil {
+		return "", "", release, fmt.Errorf("registering layer %s: %w", d.id, err)
+	}
+	pr.flush()
+	return chain, diffID, release, nil
+}
+
+// pulledDiff is the diff of a pulled layer, which the layer store applies
+// without early writeback (see image/layer's writeback.go): nobody syncs a
+// pulled layer, and the fsyncs that commit it would wait for the device to
+// persist whatever writeback had started.
+type pulledDiff struct{ io.Reader }
+
+func (pulledDiff) EarlyWriteback() bool { return false }
+
 // registerError prefers the download's own failure to a refused stream (a
-// digest mismatch explains a broken stream better than the decompressor).
+// digest mismatch explains a broken stream better than the decompressor or
+// a diff ID).
 func (p *puller) registerError(ctx context.Context, d *download, err error) error {
 	if !errdefs.IsInvalidArgument(err) {
 		return err
 	}
+	drainStream(ctx, d)
 	select {
 	case <-d.done:
 		if d.err != nil {
@@ -792,6 +846,14 @@ func (p *puller) registerError(ctx context.Context, d *download, err error) erro
 	case <-ctx.Done():
 	}
 	return err
+}
+
+// drainStream reads what its registration left of a streamed blob, once
+// the registration is over: the download waits on its reader to finish.
+func drainStream(ctx context.Context, d *download) {
+	if d.stream != nil {
+		_, _ = io.Copy(io.Discard, &streamReader{ctx: ctx, d: d})
+	}
 }
 
 // recordBlobs tells the blob index which blob holds which layer.

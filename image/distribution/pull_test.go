@@ -3,9 +3,14 @@ package distribution
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -543,5 +548,199 @@ func TestPullCancel(t *testing.T) {
 	}
 	if layers, images, held := s.snapshot(); layers+images+held != 0 {
 		t.Fatalf("left %d layers, %d images, %d references", layers, images, held)
+	}
+}
+
+// bigLayerTar is a layer of mib MiB of incompressible files, larger than a
+// streamed download's buffers, so that the download waits on its
+// registration.
+func bigLayerTar(t *testing.T, name string, mib int) []byte {
+	t.Helper()
+	rng := rand.NewChaCha8([32]byte{byte(len(name)), byte(mib)})
+	files := map[string]string{}
+	for i := range mib {
+		b := make([]byte, 1<<20)
+		rng.Read(b)
+		files[fmt.Sprintf("%s/%d.bin", name, i)] = string(b)
+	}
+	return makeTar(t, files)
+}
+
+// checkNothingLeft checks a failed pull left no layer, image, reference,
+// temporary file, process or pipe.
+func checkNothingLeft(t *testing.T, s *fakeStore, o PullOptions, leftovers func()) {
+	t.Helper()
+	if layers, images, held := s.snapshot(); layers+images+held != 0 {
+		t.Errorf("left %d layers, %d images, %d references", layers, images, held)
+	}
+	if entries, _ := os.ReadDir(o.TempDir); len(entries) != 0 {
+		t.Errorf("temporary files left: %v", entries)
+	}
+	leftovers()
+}
+
+// TestPullStreamsFirstLayer checks that the layer registered first is
+// extracted from the download itself, with no temporary file, and the
+// others from theirs; and that every pulled diff opts out of the layer
+// store's early writeback.
+func TestPullStreamsFirstLayer(t *testing.T) {
+	for _, cmd := range gzipCommands(t) {
+		t.Run(decoderName(cmd), func(t *testing.T) {
+			r := newTestRegistry(t)
+			img := buildImage(t, false, thisPlatform(), [][]byte{bigLayerTar(t, "s1", 4), layerTar(t, "s2"), layerTar(t, "s3")}, "gzip")
+			r.upload("test/stream", "1", img)
+			s := newFakeStore()
+			o := r.opts(t, nil)
+			o.GzipCommand = cmd
+			// The size of the largest temporary file each registration saw.
+			var spooled []int64
+			optOuts := 0
+			s.onRegister = func(diff io.Reader) error {
+				if o, ok := diff.(interface{ EarlyWriteback() bool }); ok && !o.EarlyWriteback() {
+					optOuts++
+				}
+				var largest int64 = -1
+				filepath.WalkDir(o.TempDir, func(_ string, e fs.DirEntry, err error) error {
+					if err == nil && e.Type().IsRegular() {
+						if fi, err := e.Info(); err == nil {
+							largest = max(largest, fi.Size())
+						}
+					}
+					return nil
+				})
+				spooled = append(spooled, largest)
+				return nil
+			}
+			if _, err := Pull(context.Background(), s, r.ref("test/stream:1"), o); err != nil {
+				t.Fatal(err)
+			}
+			checkPulled(t, s, img, r.ref("test/stream:1"))
+			// The first layer's 4 MiB blob never went to a file; the last
+			// layer's small one did.
+			if len(spooled) != 3 || spooled[0] >= 1<<20 || spooled[2] < 0 {
+				t.Fatalf("largest temporary file seen by each registration: %v", spooled)
+			}
+			if optOuts != 3 {
+				t.Fatalf("%d of 3 diffs opted out of early writeback", optOuts)
+			}
+			if entries, _ := os.ReadDir(o.TempDir); len(entries) != 0 {
+				t.Fatalf("temporary files left: %v", entries)
+			}
+		})
+	}
+}
+
+// TestPullStreamedLayerFailures breaks the streamed layer's download and
+// registration, with each gzip decoder: each failure is reported, nothing
+// is left, nothing hangs.
+func TestPullStreamedLayerFailures(t *testing.T) {
+	verification := func(err error) bool {
+		return errdefs.IsInvalidArgument(err) && strings.Contains(err.Error(), "filesystem layer verification failed")
+	}
+	// Two alike halves, gzipped each: the corrupted byte is the second
+	// member's first, which the decoder refuses (or, igzip, takes for
+	// trailing garbage) with 6 MiB of the blob still to come, more than
+	// the stream and the sockets hold.
+	twice := bigLayerTar(t, "half", 6)
+	twice = append(twice, twice...)
+	small, big := bigLayerTar(t, "f1", 4), bigLayerTar(t, "f1", 12)
+	for _, c := range []struct {
+		name  string
+		layer []byte
+		kind  string
+		setup func(r *testRegistry, s *fakeStore, img *testImage)
+		check func(err error) bool
+	}{
+		{"corrupt blob, found at its end", small, "gzip", func(r *testRegistry, _ *fakeStore, img *testImage) { r.corrupt[img.blobDigest(0)] = true }, verification},
+		{"corrupt blob, found by the decoder midway", twice, "gzip-halves", func(r *testRegistry, _ *fakeStore, img *testImage) { r.corrupt[img.blobDigest(0)] = true }, verification},
+		{"connection cut", small, "gzip", func(r *testRegistry, _ *fakeStore, img *testImage) { r.truncate[img.blobDigest(0)] = true }, func(err error) bool {
+			return errdefs.IsUnavailable(err) && strings.Contains(err.Error(), "connection closed")
+		}},
+		{"store fails at once", small, "gzip", func(_ *testRegistry, s *fakeStore, _ *testImage) { s.failNext = errors.New("no space left") }, func(err error) bool {
+			return strings.Contains(err.Error(), "no space left")
+		}},
+		{"store fails midway", small, "gzip", func(_ *testRegistry, s *fakeStore, _ *testImage) {
+			s.onRegister = func(diff io.Reader) error {
+				io.CopyN(io.Discard, diff, 1<<20)
+				return errors.New("disk broke")
+			}
+		}, func(err error) bool { return strings.Contains(err.Error(), "disk broke") }},
+		// A refused diff waits for the download, which waits for the
+		// rest of the blob to be read.
+		{"store refuses the diff midway", big, "gzip", func(_ *testRegistry, s *fakeStore, _ *testImage) {
+			s.onRegister = func(diff io.Reader) error {
+				io.CopyN(io.Discard, diff, 1<<20)
+				return errdefs.ErrInvalidArgument.WithMessage("not a tar")
+			}
+		}, func(err error) bool {
+			return errdefs.IsInvalidArgument(err) && strings.Contains(err.Error(), "not a tar")
+		}},
+	} {
+		for _, cmd := range gzipCommands(t) {
+			t.Run(c.name+"/"+decoderName(cmd), func(t *testing.T) {
+				r := newTestRegistry(t)
+				img := buildImage(t, false, thisPlatform(), [][]byte{c.layer, layerTar(t, "f2")}, c.kind, "gzip")
+				r.upload("test/fail", "1", img)
+				s := newFakeStore()
+				c.setup(r, s, img)
+				o := r.opts(t, nil)
+				o.GzipCommand = cmd
+				leftovers := noLeftovers(t)
+				_, err := Pull(context.Background(), s, r.ref("test/fail:1"), o)
+				if err == nil || !c.check(err) {
+					t.Fatalf("err = %v", err)
+				}
+				checkNothingLeft(t, s, o, leftovers)
+			})
+		}
+	}
+}
+
+// TestPullCancelMidway cancels a pull while its layer is being applied, as
+// a client going away does: the pull ends with the cancellation, and leaves
+// no layer, no file, no decoder process.
+func TestPullCancelMidway(t *testing.T) {
+	for _, cmd := range gzipCommands(t) {
+		t.Run(decoderName(cmd), func(t *testing.T) {
+			r := newTestRegistry(t)
+			img := buildImage(t, false, thisPlatform(), [][]byte{bigLayerTar(t, "c1", 8), bigLayerTar(t, "c2", 4)}, "gzip")
+			r.upload("test/cancel", "1", img)
+			s := newFakeStore()
+			o := r.opts(t, nil)
+			o.GzipCommand = cmd
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			s.onRegister = func(diff io.Reader) error {
+				if _, err := io.CopyN(io.Discard, diff, 1<<20); err != nil {
+					return err
+				}
+				cancel()
+				_, err := io.Copy(io.Discard, diff)
+				return err
+			}
+			leftovers := noLeftovers(t)
+			if _, err := Pull(ctx, s, r.ref("test/cancel:1"), o); !errors.Is(err, context.Canceled) {
+				t.Fatalf("err = %v", err)
+			}
+			checkNothingLeft(t, s, o, leftovers)
+		})
+	}
+}
+
+// TestPullSameBlobTwice pulls an image whose first blob is also another
+// layer's: a stream can be read once, so that blob goes to a file, which
+// both registrations read.
+func TestPullSameBlobTwice(t *testing.T) {
+	r := newTestRegistry(t)
+	same := bigLayerTar(t, "twice", 4)
+	img := buildImage(t, false, thisPlatform(), [][]byte{same, layerTar(t, "between"), same}, "gzip")
+	r.upload("test/twice", "1", img)
+	s := newFakeStore()
+	if _, err := Pull(context.Background(), s, r.ref("test/twice:1"), r.opts(t, nil)); err != nil {
+		t.Fatal(err)
+	}
+	checkPulled(t, s, img, r.ref("test/twice:1"))
+	if n := r.gets(img.blobDigest(0)); n != 1 {
+		t.Fatalf("the shared blob was fetched %d times", n)
 	}
 }

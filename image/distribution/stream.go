@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 )
@@ -154,11 +155,128 @@ func (a *asyncReader) Close() error {
 	return nil
 }
 
+// blobStream hands a blob from its download to its registration through a
+// few buffers instead of a temporary file: the layer registered first is
+// extracted as it downloads anyway, and so skips writing the blob to disk,
+// reading it back and deleting it. The download blocks while the buffers
+// are full (TCP holds the rest), until the pull's context ends.
+type blobStream struct {
+	ctx  context.Context
+	ch   chan []byte // filled chunks; closed once the blob is checked
+	free chan []byte
+	wbuf []byte // writer side: the chunk being filled
+	rbuf []byte // reader side: the chunk being read, and what is left of it
+	rcur []byte
+}
+
+const (
+	streamChunk = 256 << 10
+	streamDepth = 8
+)
+
+func newBlobStream(ctx context.Context) *blobStream {
+	s := &blobStream{ctx: ctx, ch: make(chan []byte, streamDepth), free: make(chan []byte, streamDepth)}
+	for range streamDepth {
+		s.free <- make([]byte, 0, streamChunk)
+	}
+	return s
+}
+
+func (s *blobStream) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		if s.wbuf == nil {
+			select {
+			case s.wbuf = <-s.free:
+			case <-s.ctx.Done():
+				return n, s.ctx.Err()
+			}
+		}
+		c := copy(s.wbuf[len(s.wbuf):cap(s.wbuf)], p)
+		s.wbuf = s.wbuf[:len(s.wbuf)+c]
+		p, n = p[c:], n+c
+		if len(s.wbuf) == cap(s.wbuf) {
+			s.ch <- s.wbuf // never blocks: there are streamDepth chunks in all
+			s.wbuf = nil
+		}
+	}
+	return n, nil
+}
+
+// closeWrite passes the last chunk on and ends the stream: the reader gets
+// io.EOF. Only a download whose blob checked out calls it.
+func (s *blobStream) closeWrite() {
+	if len(s.wbuf) > 0 {
+		s.ch <- s.wbuf
+		s.wbuf = nil
+	}
+	close(s.ch)
+}
+
+// streamReader reads a streamed download: io.EOF once it is complete and
+// checked, its error if it failed, ctx's when that ends first.
+type streamReader struct {
+	ctx context.Context
+	d   *download
+}
+
+func (r *streamReader) Read(p []byte) (int, error) {
+	s := r.d.stream
+	for len(s.rcur) == 0 {
+		if s.rbuf != nil {
+			s.free <- s.rbuf[:0] // never blocks, as above
+			s.rbuf = nil
+		}
+		var c []byte
+		var ok bool
+		select {
+		case c, ok = <-s.ch:
+		case <-r.d.done:
+			if r.d.err != nil {
+				return 0, r.d.err
+			}
+			c, ok = <-s.ch // closed by now, maybe with chunks left: does not block
+		case <-r.ctx.Done():
+			return 0, r.ctx.Err()
+		}
+		if !ok {
+			return 0, io.EOF
+		}
+		s.rbuf, s.rcur = c, c
+	}
+	n := copy(p, s.rcur)
+	s.rcur = s.rcur[n:]
+	return n, nil
+}
+
 // decompressed is a layer blob's content, its compression detected by magic
-// number (gzip, zstd, or none) rather than trusted from a media type.
+// number (gzip, zstd, or none) rather than trusted from a media type. Its
+// errors are the blob's own (a failed download, a cancelled pull) as they
+// are, and the decoder's (corrupt data) as invalid arguments.
 type decompressed struct {
-	io.Reader
+	dec   io.Reader
+	src   *sourceReader
 	close func()
+}
+
+func (d *decompressed) Read(p []byte) (int, error) {
+	n, err := d.dec.Read(p)
+	if err != nil && err != io.EOF {
+		err = d.classify(err)
+	}
+	return n, err
+}
+
+// classify words an error of the decoder.
+func (d *decompressed) classify(err error) error {
+	if serr := d.src.failed(); serr != nil {
+		return serr
+	}
+	var ce classed
+	if errors.As(err, &ce) {
+		return err
+	}
+	return classed{base: errdefs.ErrInvalidArgument, msg: "invalid compressed data: " + err.Error(), cause: err}
 }
 
 func (d *decompressed) Close() error {
@@ -167,6 +285,33 @@ func (d *decompressed) Close() error {
 		d.close = nil
 	}
 	return nil
+}
+
+// sourceReader remembers the first error of a blob's reader other than
+// io.EOF, to tell the blob's failure from the decoder's. An external
+// decoder's feeder reads it while the decoder's reader asks.
+type sourceReader struct {
+	r   io.Reader
+	mu  sync.Mutex
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = err
+		}
+		s.mu.Unlock()
+	}
+	return n, err
+}
+
+func (s *sourceReader) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }
 
 var (
@@ -180,29 +325,42 @@ func hasPrefix(b, prefix []byte) bool {
 
 // errUnsupportedCompression is a blob compressed some other way (bzip2,
 // xz), which no registry manifest type describes.
-var errUnsupportedCompression = errors.New("unsupported layer compression (only gzip, zstd and uncompressed tars are supported)")
+var errUnsupportedCompression error = classed{base: errdefs.ErrInvalidArgument, msg: "unsupported layer compression (only gzip, zstd and uncompressed tars are supported)"}
 
-func decompress(r io.Reader) (*decompressed, error) {
-	br := bufio.NewReaderSize(r, bufSize)
+// decompress returns the content of the blob r. A gzip blob is inflated by
+// gzipCommand (see FindGzipCommand) when it is set, in a process that ends
+// with ctx or Close, else in process.
+func decompress(ctx context.Context, r io.Reader, gzipCommand string) (*decompressed, error) {
+	src := &sourceReader{r: r}
+	br := bufio.NewReaderSize(src, bufSize)
 	magic, err := br.Peek(6)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
+	d := &decompressed{src: src}
 	switch {
-	case hasPrefix(magic, gzipMagic):
-		gz, err := gzip.NewReader(br)
+	case hasPrefix(magic, gzipMagic) && gzipCommand != "":
+		p, err := startGunzip(ctx, gzipCommand, br, src)
 		if err != nil {
 			return nil, err
 		}
-		return &decompressed{Reader: gz, close: func() { gz.Close() }}, nil
+		d.dec, d.close = p, func() { p.Close() }
+	case hasPrefix(magic, gzipMagic):
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, d.classify(err)
+		}
+		d.dec, d.close = gz, func() { gz.Close() }
 	case hasPrefix(magic, zstdMagic):
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(0))
 		if err != nil {
 			return nil, err
 		}
-		return &decompressed{Reader: zr, close: zr.Close}, nil
+		d.dec, d.close = zr, zr.Close
 	case hasPrefix(magic, []byte("BZh")), hasPrefix(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}):
 		return nil, errUnsupportedCompression
+	default:
+		d.dec = br
 	}
-	return &decompressed{Reader: br}, nil
+	return d, nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -138,6 +139,30 @@ func TestRegisterTrailingBytes(t *testing.T) {
 	s := newHarness(t).open(t)
 	data := append(mkTar(t, entry{name: "f", body: "x"}), make([]byte, 10240)...)
 	l := mustRegister(t, s, data, "")
+	if got, want := l.DiffID().String(), sha(data); got != want {
+		t.Errorf("DiffID %s, want %s", got, want)
+	}
+	if got := readAll(t, l); !bytes.Equal(got, data) {
+		t.Errorf("TarStream: %d bytes, want %d", len(got), len(data))
+	}
+}
+
+// lazyDiff is a diff that opts out of early writeback, as a pull's does.
+type lazyDiff struct{ io.Reader }
+
+func (lazyDiff) EarlyWriteback() bool { return false }
+
+func TestRegisterWithoutEarlyWriteback(t *testing.T) {
+	if !earlyWriteback(bytes.NewReader(nil)) || earlyWriteback(lazyDiff{}) {
+		t.Fatal("earlyWriteback: the default is on, a diff's EarlyWriteback turns it off")
+	}
+	s := newHarness(t).open(t)
+	big := strings.Repeat("b", 2*writebackMinSize)
+	data := mkTar(t, entry{name: "big", body: big}, entry{name: "small", body: "s"})
+	l, err := s.Register(lazyDiff{bytes.NewReader(data)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got, want := l.DiffID().String(), sha(data); got != want {
 		t.Errorf("DiffID %s, want %s", got, want)
 	}

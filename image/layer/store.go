@@ -226,7 +226,8 @@ func (s *Store) load() error {
 // layer. The stream is read to EOF: its sha256 is the layer's DiffID. If a
 // layer with the resulting chain ID exists already, the new copy is dropped
 // and a reference to the existing one is returned. Nothing is recorded
-// unless the diff applied completely.
+// unless the diff applied completely. A diff with an EarlyWriteback method
+// returning false opts out of early writeback (see writeback.go).
 func (s *Store) Register(diff io.Reader, parent ChainID) (Layer, error) {
 	var p *roLayer
 	if parent != "" {
@@ -269,7 +270,7 @@ func (s *Store) register(diff io.Reader, p *roLayer) (_ *layerRef, keptParent bo
 	src := &errReader{r: diff}
 	var written chan writtenFile
 	var dir string
-	if dg, ok := s.driver.(graphdriver.DiffGetter); ok {
+	if dg, ok := s.driver.(graphdriver.DiffGetter); ok && earlyWriteback(diff) {
 		if d, err := dg.DiffPath(cacheID); err == nil {
 			dir = d
 			written = make(chan writtenFile, 4096)

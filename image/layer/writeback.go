@@ -9,10 +9,30 @@ package layer
 // SYNC_FILE_RANGE_WRITE: asynchronous, no waiting for the I/O, no durability promise), and the
 // disk works while the CPU extracts the rest. It is only a hint: a file it misses is written
 // back as any other.
+//
+// It pays off when the layer is synced soon after (`docker load` then sync). Otherwise it costs:
+// the fsyncs that commit the layer make the device persist everything written back so far, where
+// without it they persist little. Nobody syncs a pulled layer: its diff opts out (see
+// earlyWriteback).
 
 import (
+	"io"
 	"os"
 )
+
+// writebackOptOut is a diff that says whether early writeback pays off for its layer.
+type writebackOptOut interface {
+	EarlyWriteback() bool
+}
+
+// earlyWriteback reports whether Register should start writeback of diff's large files as it
+// applies them: unless diff says otherwise.
+func earlyWriteback(diff io.Reader) bool {
+	if o, ok := diff.(writebackOptOut); ok {
+		return o.EarlyWriteback()
+	}
+	return true
+}
 
 // writebackMinSize is the smallest file worth starting writeback for by itself.
 const writebackMinSize = 128 << 10
