@@ -101,6 +101,7 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 	begin := time.Now()
 	var u undo.Stack
 	defer u.Unwind(&retErr)
+	defer d.rt.spawner.Refill()
 	rw, err := d.layerOf(c)
 	if err != nil {
 		return err

@@ -251,11 +251,14 @@ func (s *Spawner) Spawn(ctx context.Context, o Options) (*Client, error) {
 			return nil, err
 		}
 	}
-	// The next warm shim starts once this container is created, so that
-	// the two do not compete for the CPU.
-	defer func() { go s.refill() }()
 	return await(ctx, s.binary, o, p)
 }
+
+// Refill starts a warm shim in the background if none waits. Spawn does
+// not: its caller calls Refill once the container it spawned runs (or its
+// start failed), so that the next shim's exec and start-up do not compete
+// for the CPU with the rest of this start.
+func (s *Spawner) Refill() { go s.refill() }
 
 // refill starts a warm shim if none waits.
 func (s *Spawner) refill() {

@@ -28,7 +28,7 @@ func warmShims(pool string) []string {
 }
 
 // A Spawner runs containers through the shim it started ahead of need,
-// keeps one waiting, and ends it at Close.
+// starts the next one at Refill, and ends the one waiting at Close.
 func TestSpawnerWarmShim(t *testing.T) {
 	needRoot(t)
 	pool := filepath.Join(workDir, "run", "containers")
@@ -56,6 +56,7 @@ func TestSpawnerWarmShim(t *testing.T) {
 		if err := c.Start(ctx(t)); err != nil {
 			t.Fatal(err)
 		}
+		sp.Refill()
 		if ex, err := c.Wait(ctx(t)); err != nil || ex.Code != want {
 			t.Fatalf("wait: %+v %v, want code %d", ex, err, want)
 		}
