@@ -12,6 +12,9 @@ COPY . .
 RUN make binary
 
 FROM debian:bookworm-slim
+# igzip inflates pulled gzip layers two to three times as fast as berthd does
+# in process; tini is the init of `docker run --init`.
+RUN apt-get update && apt-get install -y --no-install-recommends isal tini && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/bundles/berthd /src/bundles/berth /src/bundles/berth-shim /usr/local/bin/
 VOLUME /var/lib/berth
 ENTRYPOINT ["/usr/local/bin/berthd"]
