@@ -50,6 +50,9 @@ type Container struct {
 	RestartCount           int
 	HasBeenStartedBefore   bool
 	HasBeenManuallyStopped bool
+	// HasBeenManuallyRestarted: a restart is under way, so that the exit it
+	// causes does not auto-remove a `run --rm` container (Docker's rule).
+	HasBeenManuallyRestarted bool `json:"-"`
 
 	mu    sync.Mutex
 	waits waits

@@ -77,6 +77,7 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 		return d.rt.shimErr
 	}
 	d.cancelRestart(c.ID)
+	c.HasBeenManuallyRestarted = false
 	log := d.log.WithField("container", container.ShortID(c.ID))
 	defer func() {
 		if retErr != nil {
@@ -522,7 +523,7 @@ func (d *Daemon) handleExit(c *container.Container, exit shim.Exit, applyPolicy 
 		c.SetRestarting(exit.Code, exit.At)
 		d.scheduleRestart(c, ranFor)
 	}
-	autoRemove := c.HostConfig.AutoRemove && !restart
+	autoRemove := c.HostConfig.AutoRemove && !restart && !c.HasBeenManuallyRestarted
 	if autoRemove {
 		// Recorded with the exit, one commit fewer on `run --rm`'s path;
 		// after a crash from here on, the next start finishes the removal.

@@ -180,8 +180,15 @@ func (d *Daemon) ContainerRestart(ctx context.Context, name string, o containerr
 		return err
 	}
 	// Stopped as by hand, so that the restart policy does not start it
-	// meanwhile; resetRestartPolicy clears that.
+	// meanwhile; resetRestartPolicy clears that. A --rm container is not
+	// removed at this exit; the start clears that.
+	c.Lock()
+	c.HasBeenManuallyRestarted = true
+	c.Unlock()
 	if err := d.stopContainer(ctx, c, o.Signal, o.Timeout, true); err != nil && !cerrdefs.IsNotModified(err) {
+		c.Lock()
+		c.HasBeenManuallyRestarted = false
+		c.Unlock()
 		return err
 	}
 	c.Lock()
