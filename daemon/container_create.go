@@ -129,7 +129,7 @@ func (d *Daemon) ContainerCreate(ctx context.Context, cc containerrouter.CreateC
 	}
 	c.Mounts = mounts
 
-	rw, err := d.img.layers.CreateRWLayer(id, img.ChainID, initLayer)
+	rw, err := d.img.layers.CreateRWLayer(id, img.ChainID, layer.RWLayerOptions{Init: initLayer, Ephemeral: hc.AutoRemove})
 	if err != nil {
 		return containertypes.CreateResponse{}, fmt.Errorf("creating the container's layer: %w", err)
 	}

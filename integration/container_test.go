@@ -1084,3 +1084,48 @@ func TestContainerListInspect(t *testing.T) {
 		t.Errorf("events of ev in order: %q", order)
 	}
 }
+
+// TestContainerRunRmVolatileRoot: a `run --rm` container's root is mounted
+// without syncs (overlay's volatile option: the layer is removed at the
+// exit, or at the next start after a crash, so its writes never need to
+// reach the disk), other containers' as usual; sync and restart work in
+// such a container.
+func TestContainerRunRmVolatileRoot(t *testing.T) {
+	t.Parallel()
+	_, docker := newContainerDocker(t, daemonOpts{}, false)
+	if drv := docker.out("info", "--format", "{{.Driver}}"); drv != "overlay2" {
+		t.Skipf("storage driver %s", drv)
+	}
+	root := func(mounts string) string {
+		for _, l := range strings.Split(mounts, "\n") {
+			if strings.HasPrefix(l, "overlay / ") {
+				return l
+			}
+		}
+		return mounts
+	}
+	rootLine := func(args ...string) string {
+		return root(docker.ok(append(append([]string{"run"}, args...), "busybox", "cat", "/proc/mounts")...))
+	}
+	if l := rootLine("--rm"); !strings.Contains(l, "volatile") {
+		t.Errorf("run --rm: root mounted %q, want volatile", l)
+	}
+	if l := rootLine("--name", "kept"); !strings.HasPrefix(l, "overlay / ") || strings.Contains(l, "volatile") {
+		t.Errorf("run: root mounted %q, want overlay without volatile", l)
+	}
+	if out := docker.ok("run", "--rm", "busybox", "sh", "-c", "echo x > /f && sync && cat /f"); out != "x\n" {
+		t.Errorf("write and sync in a --rm container: %q", out)
+	}
+	// Restarted, its layer is mounted again (overlay refuses a second
+	// volatile mount of an upper until its marker is cleared).
+	docker.ok("run", "-d", "--rm", "--name", "rs", "busybox", "sleep", "1000")
+	docker.ok("restart", "-t", "0", "rs")
+	if l := root(docker.ok("exec", "rs", "cat", "/proc/mounts")); !strings.Contains(l, "volatile") {
+		t.Errorf("after restart: root mounted %q", l)
+	}
+	// As in Docker, the restart kept it; a later exit removes it.
+	docker.ok("stop", "-t", "0", "rs")
+	waitFor(t, 10*time.Second, "the --rm container to be removed after its stop", func() bool {
+		return docker.out("ps", "-aq", "--filter", "name=rs") == ""
+	})
+}

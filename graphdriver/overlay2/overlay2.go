@@ -381,7 +381,14 @@ func (d *Driver) DiffPath(id string) (string, error) {
 
 // Get returns the directory holding layer id's full filesystem: the diff
 // directory of a base layer, otherwise the overlay mounted at merged.
-func (d *Driver) Get(id string) (string, error) {
+func (d *Driver) Get(id string) (string, error) { return d.get(id, false) }
+
+// GetEphemeral is Get with overlay's volatile option where the kernel has
+// it (Linux 5.10+; graphdriver.EphemeralGetter): no syncs reach the
+// backing filesystem.
+func (d *Driver) GetEphemeral(id string) (string, error) { return d.get(id, true) }
+
+func (d *Driver) get(id string, ephemeral bool) (string, error) {
 	if err := checkID(id); err != nil {
 		return "", err
 	}
@@ -414,7 +421,7 @@ func (d *Driver) Get(id string) (string, error) {
 		d.setRefs(id, 1)
 		return merged, nil
 	}
-	if err := d.mount(id, lower, merged); err != nil {
+	if err := d.mount(id, lower, merged, ephemeral); err != nil {
 		return "", err
 	}
 	d.setRefs(id, 1)
@@ -431,7 +438,7 @@ func (d *Driver) setRefs(id string, n int) {
 	}
 }
 
-func (d *Driver) mount(id, lower, merged string) error {
+func (d *Driver) mount(id, lower, merged string, ephemeral bool) error {
 	if err := os.MkdirAll(merged, 0o700); err != nil {
 		return fmt.Errorf("overlay2: %w", err)
 	}
@@ -447,9 +454,21 @@ func (d *Driver) mount(id, lower, merged string) error {
 		upper = filepath.Join(id, diffDirName)
 		work = filepath.Join(id, workDirName)
 	}
+	volatile := ephemeral && upper != "" && d.features.volatile
+	if volatile {
+		// A volatile mount leaves work/incompat/volatile behind, and
+		// overlay refuses the next mount while it is there (whose upper
+		// may be incomplete after a crash: for this layer, that is fine).
+		if err := os.RemoveAll(filepath.Join(d.dir(id), workDirName, "work", "incompat")); err != nil {
+			return fmt.Errorf("overlay2: %w", err)
+		}
+	}
 	data := func(prefix string) string {
 		var b strings.Builder
 		b.WriteString(d.features.mountOpts)
+		if volatile {
+			b.WriteString("volatile,")
+		}
 		b.WriteString("lowerdir=")
 		for i, l := range lowers {
 			if i > 0 {

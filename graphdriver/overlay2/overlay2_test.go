@@ -181,3 +181,42 @@ func TestApplyDiffVsTarX(t *testing.T) {
 func BenchmarkApplyDiff(b *testing.B) { graphtest.BenchApplyDiff(b, newDriver, 50<<20) }
 
 func BenchmarkTarX(b *testing.B) { graphtest.BenchTarX(b, 50<<20) }
+
+// TestGetEphemeral: an ephemeral mount of a read-write layer is volatile
+// (no syncs), can be mounted again after its Put (overlay refuses that
+// until work/incompat is gone), and does not change how Get mounts.
+func TestGetEphemeral(t *testing.T) {
+	e := graphtest.NewEnv(t, newDriver)
+	e.Layer("base", "", graphtest.File("a", "a"))
+	e.Must(e.D.CreateReadWrite("rm", "base"))
+	e.Must(e.D.CreateReadWrite("kept", "base"))
+	eg, ok := e.D.(graphdriver.EphemeralGetter)
+	if !ok {
+		t.Fatal("overlay2 is not an EphemeralGetter")
+	}
+	opts := func(dir string) string {
+		m, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(dir))
+		e.Must(err)
+		if len(m) != 1 {
+			t.Fatalf("%s mounted %d times", dir, len(m))
+		}
+		return m[0].VFSOptions
+	}
+	for i := range 2 {
+		dir, err := eg.GetEphemeral("rm")
+		e.Must(err)
+		if o := opts(dir); !strings.Contains(o, "volatile") {
+			t.Fatalf("mount %d: options %q, want volatile", i, o)
+		}
+		e.Must(os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644))
+		e.Must(e.D.Put("rm"))
+	}
+	dir, err := e.D.Get("kept")
+	e.Must(err)
+	if o := opts(dir); strings.Contains(o, "volatile") {
+		t.Errorf("Get mounted with %q", o)
+	}
+	e.Must(e.D.Put("kept"))
+	e.Must(e.D.Remove("rm"))
+	e.Must(e.D.Remove("kept"))
+}

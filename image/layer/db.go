@@ -6,7 +6,7 @@ package layer
 //	├── layers                  one key per registered (read-only) layer
 //	│   └── <chainID>           JSON: {"diffID","parent","cacheID","size","diffSize","tar","tarSize","created","unreproducible"}
 //	├── mounts                  one key per read-write (container) layer
-//	│   └── <name>              JSON: {"mountID","initID","parent","created"}
+//	│   └── <name>              JSON: {"mountID","initID","parent","created","ephemeral"}
 //	└── pending                 driver layers that may exist without a record
 //	    └── <cacheID>           empty value
 //
@@ -18,7 +18,8 @@ package layer
 // original diff is reproduced (<cacheID>.tar-split.json.gz, or the whole
 // diff in <cacheID>.tar.zst for layers of earlier versions; see
 // tarfile.go), tarSize is the diff's length, and unreproducible, when
-// present, says why it cannot be reproduced.
+// present, says why it cannot be reproduced. ephemeral, when true, says the
+// read-write layer is mounted without syncs (RWLayerOptions.Ephemeral).
 //
 // The db is the truth about which layers exist. Every driver layer is
 // announced in pending (committed) before the driver creates it, and leaves
@@ -69,6 +70,8 @@ type mountRecord struct {
 	InitID  string    `json:"initID,omitempty"`
 	Parent  ChainID   `json:"parent,omitempty"`
 	Created time.Time `json:"created"`
+	// Ephemeral: mounted without syncs (RWLayerOptions.Ephemeral).
+	Ephemeral bool `json:"ephemeral,omitempty"`
 }
 
 func initSchema(tx *bolt.Tx) error {

@@ -95,7 +95,7 @@ func TestLayeredFixture(t *testing.T) {
 		}
 		parent = l.ChainID()
 	}
-	rw, err := s.CreateRWLayer("c", parent, nil)
+	rw, err := s.CreateRWLayer("c", parent, RWLayerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

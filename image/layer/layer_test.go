@@ -93,7 +93,7 @@ func TestRegisterChain(t *testing.T) {
 	}
 
 	// The whiteout took effect: a container on the top layer sees no a.
-	rw, err := s.CreateRWLayer("c1", parent, nil)
+	rw, err := s.CreateRWLayer("c1", parent, RWLayerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

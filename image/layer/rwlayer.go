@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-engine/berth/graphdriver"
 	"github.com/moby/go-archive"
 )
 
@@ -71,7 +72,7 @@ func (r *rwLayer) Mount() (string, error) {
 	if r.removed {
 		return "", fmt.Errorf("mount %s: %w", r.name, ErrRWLayerNotFound)
 	}
-	dir, err := r.store.driver.Get(r.rec.MountID)
+	dir, err := r.store.get(r.rec.MountID, r.rec.Ephemeral)
 	if err != nil {
 		return "", fmt.Errorf("mount %s: %w", r.name, err)
 	}
@@ -116,13 +117,24 @@ func (r *rwLayer) Size() (int64, error) {
 	return n, nil
 }
 
+// RWLayerOptions are a read-write layer's options.
+type RWLayerOptions struct {
+	// Init, if set, makes an init layer between the parent and the
+	// read-write layer: it is called with the init layer's mounted root to
+	// write the per-container files, and a failing Init fails the create.
+	// The init layer is mounted ephemeral for it (see Ephemeral): a crash
+	// can only lose empty placeholders that the runtime makes again.
+	Init func(root string) error
+	// Ephemeral marks a layer whose content need not survive a crash (a
+	// `run --rm` container's): drivers that can mount it without syncs
+	// (graphdriver.EphemeralGetter) do.
+	Ephemeral bool
+}
+
 // CreateRWLayer creates the read-write layer name on the layer parent (""
-// for scratch), taking a reference on parent. If init is not nil, an init
-// layer is created first between parent and the read-write layer, and init
-// is called with its mounted root to write the per-container files; a
-// failing init fails the create. The layer is recorded, so it survives a
-// restart, until ReleaseRWLayer.
-func (s *Store) CreateRWLayer(name string, parent ChainID, init func(root string) error) (RWLayer, error) {
+// for scratch), taking a reference on parent. The layer is recorded, so it
+// survives a restart, until ReleaseRWLayer.
+func (s *Store) CreateRWLayer(name string, parent ChainID, o RWLayerOptions) (RWLayer, error) {
 	if name == "" {
 		return nil, fmt.Errorf("create read-write layer: empty name")
 	}
@@ -142,7 +154,7 @@ func (s *Store) CreateRWLayer(name string, parent ChainID, init func(root string
 			return nil, fmt.Errorf("create read-write layer %s: %w", name, err)
 		}
 	}
-	r, err := s.createRW(name, p, init)
+	r, err := s.createRW(name, p, o)
 	if err != nil {
 		if p != nil {
 			if _, rerr := s.release(p); rerr != nil {
@@ -154,12 +166,12 @@ func (s *Store) CreateRWLayer(name string, parent ChainID, init func(root string
 	return r, nil
 }
 
-func (s *Store) createRW(name string, p *roLayer, init func(string) error) (*rwLayer, error) {
-	rec := mountRecord{MountID: randomID(), Parent: "", Created: time.Now().UTC()}
+func (s *Store) createRW(name string, p *roLayer, o RWLayerOptions) (*rwLayer, error) {
+	rec := mountRecord{MountID: randomID(), Parent: "", Created: time.Now().UTC(), Ephemeral: o.Ephemeral}
 	if p != nil {
 		rec.Parent = p.chainID
 	}
-	if init != nil {
+	if o.Init != nil {
 		rec.InitID = rec.MountID + "-init"
 	}
 	if err := s.commit.Update(addPending(rec.MountID, rec.InitID)); err != nil {
@@ -170,15 +182,15 @@ func (s *Store) createRW(name string, p *roLayer, init func(string) error) (*rwL
 		return nil, err
 	}
 	below := cacheIDOf(p)
-	if init != nil {
+	if o.Init != nil {
 		if err := s.driver.CreateReadWrite(rec.InitID, below); err != nil {
 			return fail(fmt.Errorf("creating init layer: %w", err))
 		}
-		dir, err := s.driver.Get(rec.InitID)
+		dir, err := s.get(rec.InitID, true)
 		if err != nil {
 			return fail(fmt.Errorf("mounting init layer: %w", err))
 		}
-		err = init(dir)
+		err = o.Init(dir)
 		if perr := s.driver.Put(rec.InitID); err == nil && perr != nil {
 			err = fmt.Errorf("unmounting init layer: %w", perr)
 		}
@@ -279,4 +291,13 @@ func joinErr(a, b error) error {
 		return a
 	}
 	return fmt.Errorf("%w; %w", a, b)
+}
+
+// get mounts driver layer id, without syncs if ephemeral and the driver
+// can (see graphdriver.EphemeralGetter).
+func (s *Store) get(id string, ephemeral bool) (string, error) {
+	if eg, ok := s.driver.(graphdriver.EphemeralGetter); ok && ephemeral {
+		return eg.GetEphemeral(id)
+	}
+	return s.driver.Get(id)
 }

@@ -7,9 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
+	"github.com/berth-engine/berth/graphdriver"
+	"github.com/berth-engine/berth/graphdriver/vfs"
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/sirupsen/logrus"
 )
 
 func writeInit(root string) error {
@@ -50,11 +54,11 @@ func TestRWLayer(t *testing.T) {
 	l1 := mustRegister(t, s, tars[0], "")
 	l2 := mustRegister(t, s, tars[1], l1.ChainID())
 
-	rw, err := s.CreateRWLayer("c1", l2.ChainID(), writeInit)
+	rw, err := s.CreateRWLayer("c1", l2.ChainID(), RWLayerOptions{Init: writeInit})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateRWLayer("c1", l2.ChainID(), nil); !errors.Is(err, ErrRWLayerExists) || !cerrdefs.IsConflict(err) {
+	if _, err := s.CreateRWLayer("c1", l2.ChainID(), RWLayerOptions{}); !errors.Is(err, ErrRWLayerExists) || !cerrdefs.IsConflict(err) {
 		t.Errorf("duplicate name: %v, want ErrRWLayerExists", err)
 	}
 	if rw.Name() != "c1" || rw.Parent().ChainID() != l2.ChainID() {
@@ -181,7 +185,7 @@ func TestRWLayer(t *testing.T) {
 func TestRWLayerScratchAndFailingInit(t *testing.T) {
 	h := newHarness(t)
 	s := h.open(t)
-	rw, err := s.CreateRWLayer("scratch", "", nil)
+	rw, err := s.CreateRWLayer("scratch", "", RWLayerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +207,7 @@ func TestRWLayerScratchAndFailingInit(t *testing.T) {
 
 	base := mustRegister(t, s, chainTars(t)[0], "")
 	boom := errors.New("init failed")
-	_, err = s.CreateRWLayer("bad", base.ChainID(), func(string) error { return boom })
+	_, err = s.CreateRWLayer("bad", base.ChainID(), RWLayerOptions{Init: func(string) error { return boom }})
 	if !errors.Is(err, boom) {
 		t.Errorf("failing init: %v", err)
 	}
@@ -221,7 +225,7 @@ func TestRWLayerScratchAndFailingInit(t *testing.T) {
 	if rm, err := s.Release(base); err != nil || len(rm) != 1 {
 		t.Errorf("release base: %v %v", rm, err)
 	}
-	if _, err := s.CreateRWLayer("orphan", "sha256:0000000000000000000000000000000000000000000000000000000000000000", nil); !cerrdefs.IsNotFound(err) {
+	if _, err := s.CreateRWLayer("orphan", "sha256:0000000000000000000000000000000000000000000000000000000000000000", RWLayerOptions{}); !cerrdefs.IsNotFound(err) {
 		t.Errorf("missing parent: %v", err)
 	}
 }
@@ -240,4 +244,73 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// recordingDriver is vfs with a GetEphemeral that records which layers
+// were mounted through it.
+type recordingDriver struct {
+	graphdriver.Driver
+	ephemeral []string
+}
+
+func (d *recordingDriver) GetEphemeral(id string) (string, error) {
+	d.ephemeral = append(d.ephemeral, id)
+	return d.Get(id)
+}
+
+// TestRWLayerEphemeral: the init layer is always mounted ephemeral for its
+// init; a read-write layer is when created Ephemeral, also after a restart.
+func TestRWLayerEphemeral(t *testing.T) {
+	h := newHarness(t)
+	open := func() (*Store, *recordingDriver) {
+		v, err := vfs.New(h.vfsRoot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &recordingDriver{Driver: v}
+		s, err := New(h.layerRoot(), d, logrus.NewEntry(logrus.New()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s, d
+	}
+	s, d := open()
+	base := mustRegister(t, s, chainTars(t)[0], "")
+	rm, err := s.CreateRWLayer("rm", base.ChainID(), RWLayerOptions{Init: writeInit, Ephemeral: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := s.CreateRWLayer("kept", base.ChainID(), RWLayerOptions{Init: writeInit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.ephemeral) != 2 || !strings.HasSuffix(d.ephemeral[0], "-init") || !strings.HasSuffix(d.ephemeral[1], "-init") {
+		t.Fatalf("ephemeral mounts at create: %v, want the two init layers", d.ephemeral)
+	}
+	for _, rw := range []RWLayer{rm, kept} {
+		if _, err := rw.Mount(); err != nil {
+			t.Fatal(err)
+		}
+		rw.Unmount()
+	}
+	if len(d.ephemeral) != 3 {
+		t.Fatalf("ephemeral mounts: %v, want rm's read-write layer added", d.ephemeral)
+	}
+	s.Close()
+
+	s, d = open()
+	for _, name := range []string{"rm", "kept"} {
+		rw, err := s.GetRWLayer(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rw.Mount(); err != nil {
+			t.Fatal(err)
+		}
+		rw.Unmount()
+	}
+	if len(d.ephemeral) != 1 {
+		t.Errorf("ephemeral mounts after a restart: %v, want rm's alone", d.ephemeral)
+	}
 }

@@ -281,7 +281,7 @@ func TestRestartAllStores(t *testing.T) {
 	if err := st.rs.AddTag(named(t, "app:1"), id, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.ls.CreateRWLayer("ctr", parent, nil); err != nil {
+	if _, err := st.ls.CreateRWLayer("ctr", parent, layer.RWLayerOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// A crashed load's leftover: a registered layer nobody took.
