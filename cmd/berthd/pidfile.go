@@ -24,7 +24,7 @@ func lockDataRoot(dataRoot string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening lock file: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := lockOrWaitDead(f, path); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return nil, fmt.Errorf("another berthd is already running with data root %s (pid %s holds %s)", dataRoot, lockHolder(path), path)
@@ -39,6 +39,29 @@ func lockDataRoot(dataRoot string) (*os.File, error) {
 		return nil, fmt.Errorf("writing pid to %s: %w", path, err)
 	}
 	return f, nil
+}
+
+// deadHolderGrace is how long a lock whose recorded holder is dead may stay
+// held: a berthd killed while it forked a process leaves the lock with that
+// child until its exec closes the inherited descriptor.
+const deadHolderGrace = 2 * time.Second
+
+// lockOrWaitDead takes the lock on f, waiting up to deadHolderGrace while
+// the berthd that holds it (per the file) is already dead, as after a kill
+// -9 and an immediate restart by systemd.
+func lockOrWaitDead(f *os.File, path string) error {
+	deadline := time.Now().Add(deadHolderGrace)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if !errors.Is(err, unix.EWOULDBLOCK) || time.Now().After(deadline) {
+			return err
+		}
+		pid, perr := strconv.Atoi(lockHolder(path))
+		if perr != nil || alive(pid) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // lockHolder reads the pid in a held lock file, waiting briefly for a
