@@ -54,8 +54,9 @@ type Container struct {
 	// causes does not auto-remove a `run --rm` container (Docker's rule).
 	HasBeenManuallyRestarted bool `json:"-"`
 
-	mu    sync.Mutex
-	waits waits
+	mu      sync.Mutex
+	waits   waits
+	removal bool // a removal holds the container (ClaimRemoval)
 }
 
 // MountPoint is a mount the container was created with: a volume (named or

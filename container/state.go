@@ -141,6 +141,25 @@ func (c *Container) SetRestarting(code int, at time.Time) {
 	c.State.Restarting = true
 }
 
+// ClaimRemoval marks a removal of c in progress and reports whether the
+// caller got it: false while another removal holds c, so that `docker rm
+// -f` and the auto-removal of a `run --rm` container it kills do not both
+// remove it. The claim lives in memory only; a removal that fails before
+// the container is gone calls ReleaseRemoval. Caller holds the lock.
+func (c *Container) ClaimRemoval() bool {
+	if c.removal {
+		return false
+	}
+	c.removal = true
+	return true
+}
+
+// ReleaseRemoval ends a claim whose removal failed. Caller holds the lock.
+func (c *Container) ReleaseRemoval() { c.removal = false }
+
+// RemovalClaimed reports whether a removal holds c. Caller holds the lock.
+func (c *Container) RemovalClaimed() bool { return c.removal }
+
 // SetRemoved releases removed waits. Caller holds the lock.
 func (c *Container) SetRemoved() {
 	c.waits.init()

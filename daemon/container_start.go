@@ -523,7 +523,7 @@ func (d *Daemon) handleExit(c *container.Container, exit shim.Exit, applyPolicy 
 		c.SetRestarting(exit.Code, exit.At)
 		d.scheduleRestart(c, ranFor)
 	}
-	autoRemove := c.HostConfig.AutoRemove && !restart && !c.HasBeenManuallyRestarted
+	autoRemove := c.HostConfig.AutoRemove && !restart && !c.HasBeenManuallyRestarted && !c.RemovalClaimed()
 	if autoRemove {
 		// Recorded with the exit, one commit fewer on `run --rm`'s path;
 		// after a crash from here on, the next start finishes the removal.

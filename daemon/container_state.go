@@ -237,7 +237,7 @@ func (d *Daemon) ContainerRemove(ctx context.Context, name string, o containerro
 	}
 	c.Lock()
 	running, paused, restarting := c.State.Running, c.State.Paused, c.State.Restarting
-	if c.State.Removing {
+	if c.State.Removing || c.RemovalClaimed() {
 		c.Unlock()
 		return conflictf("removal of container %s is already in progress", name)
 	}
@@ -258,30 +258,52 @@ func (d *Daemon) ContainerRemove(ctx context.Context, name string, o containerro
 		c.HasBeenManuallyStopped = true
 		c.State.Restarting = false
 	}
+	// Claimed before the kill: the exit it causes does not auto-remove a
+	// `run --rm` container behind this removal's back.
+	c.ClaimRemoval()
 	wait := c.Wait(ctx, containertypes.WaitConditionNotRunning)
 	c.Unlock()
+	abandon := func(err error) error {
+		c.Lock()
+		c.ReleaseRemoval()
+		c.Unlock()
+		return err
+	}
 	d.cancelRestart(c.ID)
 	if running {
 		// It may exit on its own meanwhile: then the kill finds nothing
 		// to kill, and the wait ends all the same.
 		err := d.signal(ctx, c, syscall.SIGKILL, true)
 		if err != nil && !errors.Is(err, errNoShim) && !errors.Is(err, shim.ErrNoShim) && !cerrdefs.IsConflict(err) {
-			return fmt.Errorf("could not kill running container %s, cannot remove: %w", c.ID, err)
+			return abandon(fmt.Errorf("could not kill running container %s, cannot remove: %w", c.ID, err))
 		}
 		select {
 		case <-wait:
 		case <-ctx.Done():
-			return ctx.Err()
+			return abandon(ctx.Err())
 		}
 	}
-	return d.removeContainer(c, o.RemoveVolumes)
+	return d.removeClaimed(c, o.RemoveVolumes)
 }
 
 // removeContainer deletes a stopped container: layer, files, volume
-// references (and with removeVolumes its anonymous volumes), record.
+// references (and with removeVolumes its anonymous volumes), record. It
+// refuses a container another removal holds.
 func (d *Daemon) removeContainer(c *container.Container, removeVolumes bool) error {
 	c.Lock()
+	claimed := c.ClaimRemoval()
+	c.Unlock()
+	if !claimed {
+		return conflictf("removal of container %s is already in progress", c.ID)
+	}
+	return d.removeClaimed(c, removeVolumes)
+}
+
+// removeClaimed is removeContainer once the caller holds c's removal.
+func (d *Daemon) removeClaimed(c *container.Container, removeVolumes bool) error {
+	c.Lock()
 	if c.State.Running {
+		c.ReleaseRemoval()
 		c.Unlock()
 		return conflictf("cannot remove a running container %s", c.ID)
 	}
@@ -296,6 +318,7 @@ func (d *Daemon) removeContainer(c *container.Container, removeVolumes bool) err
 			c.Lock()
 			c.State.Removing, c.State.Dead = false, true
 			d.saveLocked(c)
+			c.ReleaseRemoval()
 			c.Unlock()
 			return fmt.Errorf("removing the container's layer: %w", err)
 		}
@@ -310,6 +333,9 @@ func (d *Daemon) removeContainer(c *container.Container, removeVolumes bool) err
 	os.RemoveAll(filepath.Join(d.rt.root, c.ID))
 	os.RemoveAll(d.rt.stateDir(c.ID))
 	if err := d.rt.store.Delete(c); err != nil {
+		c.Lock()
+		c.ReleaseRemoval()
+		c.Unlock()
 		return err
 	}
 	d.rt.mu.Lock()

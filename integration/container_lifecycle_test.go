@@ -961,6 +961,20 @@ func TestContainerLifecycleRemove(t *testing.T) {
 		t.Fatalf("after rm -f: status %q, pid alive %v", s, lcPidAlive(pid))
 	}
 	l.expectNoLeaks("after rm -f")
+	// rm -f of a running --rm container: the kill's exit does not
+	// auto-remove it behind rm's back (the two raced: one failed with
+	// "read-write layer does not exist").
+	for i := range 5 {
+		name := fmt.Sprintf("rmrace%d", i)
+		l.runDetached("--rm", "--name", name, "busybox", "sleep", "1000")
+		if out := docker.ok("rm", "-f", name); strings.TrimSpace(out) != name {
+			t.Fatalf("docker rm -f of a --rm container printed %q", out)
+		}
+		if s := l.status(name); s != "" {
+			t.Fatalf("after rm -f: status %q", s)
+		}
+	}
+	l.expectNoLeaks("after rm -f of --rm containers")
 
 	// rm -v removes anonymous volumes and frees their quota slots; rm
 	// without -v keeps them.
