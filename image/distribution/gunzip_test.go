@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/containerd/errdefs"
 )
@@ -122,20 +123,6 @@ func childProcesses(t *testing.T) []string {
 	return kids
 }
 
-// failingReader reads r, then fails with err instead of io.EOF.
-type failingReader struct {
-	r   io.Reader
-	err error
-}
-
-func (f *failingReader) Read(p []byte) (int, error) {
-	n, err := f.r.Read(p)
-	if err == io.EOF {
-		err = f.err
-	}
-	return n, err
-}
-
 // stallingReader reads r, then blocks until ctx ends.
 type stallingReader struct {
 	ctx context.Context
@@ -195,13 +182,13 @@ func TestDecompressGzip(t *testing.T) {
 			// of the stream, however complete the gzip data looks: it is a
 			// digest mismatch found at the blob's end.
 			t.Run("blob fails at its end", func(t *testing.T) {
-				_, err := readAll(t, context.Background(), &failingReader{r: bytes.NewReader(blob), err: errBlob})
+				_, err := readAll(t, context.Background(), io.MultiReader(bytes.NewReader(blob), iotest.ErrReader(errBlob)))
 				if !errors.Is(err, errBlob) {
 					t.Fatalf("err = %v", err)
 				}
 			})
 			t.Run("blob fails midway", func(t *testing.T) {
-				_, err := readAll(t, context.Background(), &failingReader{r: bytes.NewReader(blob[:len(blob)/2]), err: errBlob})
+				_, err := readAll(t, context.Background(), io.MultiReader(bytes.NewReader(blob[:len(blob)/2]), iotest.ErrReader(errBlob)))
 				if !errors.Is(err, errBlob) {
 					t.Fatalf("err = %v", err)
 				}

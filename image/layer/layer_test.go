@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 
 	cerrdefs "github.com/containerd/errdefs"
 )
@@ -318,20 +319,6 @@ func TestRestartAndGC(t *testing.T) {
 	}
 }
 
-// failingReader delivers data and then an error.
-type failingReader struct {
-	r   io.Reader
-	err error
-}
-
-func (f *failingReader) Read(p []byte) (int, error) {
-	n, err := f.r.Read(p)
-	if err == io.EOF {
-		return n, f.err
-	}
-	return n, err
-}
-
 func TestFailedApplyLeavesNothing(t *testing.T) {
 	h := newHarness(t)
 	s := h.open(t)
@@ -361,7 +348,7 @@ func TestFailedApplyLeavesNothing(t *testing.T) {
 	check("truncated")
 
 	boom := errors.New("connection reset")
-	_, err = s.Register(&failingReader{r: bytes.NewReader(data[:len(data)/2]), err: boom}, base.ChainID())
+	_, err = s.Register(io.MultiReader(bytes.NewReader(data[:len(data)/2]), iotest.ErrReader(boom)), base.ChainID())
 	if !errors.Is(err, boom) {
 		t.Errorf("failing source: %v, want the source's error", err)
 	}
