@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
-	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	"github.com/opencontainers/runc/libcontainer/utils"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -853,5 +852,3 @@ func execProcess(p *specs.Process) (*libcontainer.Process, error) {
 	}
 	return newProcess(p, false)
 }
-
-var _ = configs.Rlimit{}
