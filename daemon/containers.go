@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/berth-engine/berth/container"
 	"github.com/berth-engine/berth/container/shim"
 	"github.com/berth-engine/berth/container/spec"
+	"github.com/berth-engine/berth/internal/procfs"
 )
 
 // containerRuntime is the container subsystem's live side: the store of container
@@ -190,7 +190,7 @@ func (d *Daemon) restoreContainers(ctx context.Context) {
 func (d *Daemon) readoptVolumeMounts(c *container.Container) {
 	c.Lock()
 	defer c.Unlock()
-	if !d.cfg.LiveRestore || !c.State.Running || !pidAlive(c.State.Pid) {
+	if !d.cfg.LiveRestore || !c.State.Running || !procfs.Alive(c.State.Pid) {
 		return
 	}
 	for _, name := range c.Volumes() {
@@ -323,7 +323,7 @@ func (d *Daemon) reapShim(ctx context.Context, c *container.Container, pid int) 
 	started = err == nil
 	if err != nil {
 		exit.Code, exit.At = 255, time.Now().UTC()
-		if pid > 0 && pidAlive(pid) {
+		if pid > 0 && procfs.Alive(pid) {
 			exit.Code, started = 137, true
 		}
 	}
@@ -333,19 +333,6 @@ func (d *Daemon) reapShim(ctx context.Context, c *container.Container, pid int) 
 		log.WithError(err).Warn("restore: cleaning up after a dead shim")
 	}
 	return exit, started, true
-}
-
-// pidAlive reports whether pid exists and is not a zombie.
-func pidAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z' && s[i+2] != 'X'
-	}
-	return true
 }
 
 // restartOnDaemonStart is Docker's rule for containers that ran before:

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-engine/berth/internal/procfs"
 )
 
 // lockDataRoot takes berthd's exclusive lock on dataRoot, recording our pid
@@ -58,7 +59,7 @@ func lockOrWaitDead(f *os.File, path string) error {
 			return err
 		}
 		pid, perr := strconv.Atoi(lockHolder(path))
-		if perr != nil || alive(pid) {
+		if perr != nil || procfs.Alive(pid) {
 			return err
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -83,7 +84,7 @@ func lockHolder(path string) string {
 func writePidfile(path string) (func(), error) {
 	if b, err := os.ReadFile(path); err == nil {
 		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err == nil && pid != os.Getpid() && alive(pid) {
+		if err == nil && pid != os.Getpid() && procfs.Alive(pid) {
 			return nil, fmt.Errorf("pidfile %s names running process %d: is another berthd running?", path, pid)
 		}
 	}
@@ -99,22 +100,4 @@ func writePidfile(path string) (func(), error) {
 			_ = os.Remove(path)
 		}
 	}, nil
-}
-
-// alive reports whether process pid exists and is not a zombie: a berthd
-// killed a moment ago stays one until its parent reaps it, which an init
-// that is not systemd may do late.
-func alive(pid int) bool {
-	if err := unix.Kill(pid, 0); err != nil && !errors.Is(err, unix.EPERM) {
-		return false
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return !errors.Is(err, os.ErrNotExist)
-	}
-	// pid (comm) state ...: comm may hold anything but ends at the last ')'.
-	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
-		return false
-	}
-	return true
 }

@@ -57,25 +57,3 @@ func TestLockHeldAfterHolderDied(t *testing.T) {
 		t.Fatalf("lock held by a live berthd: %v", err)
 	}
 }
-
-// TestAliveZombie: a killed process that nobody reaped yet is not alive.
-func TestAliveZombie(t *testing.T) {
-	cmd := exec.Command("sleep", "100")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := cmd.Process.Pid
-	if !alive(pid) {
-		t.Fatal("a running process is not alive")
-	}
-	cmd.Process.Kill()
-	// Not waited for yet: a zombie, once the kill is through.
-	deadline := time.Now().Add(5 * time.Second)
-	for alive(pid) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if alive(pid) {
-		t.Error("a zombie counts as alive")
-	}
-	cmd.Wait()
-}

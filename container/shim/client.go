@@ -17,9 +17,10 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-engine/berth/container/shim/internal/proto"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/berth-engine/berth/internal/procfs"
 )
 
 // Client talks to one container's shim. Every call opens its own connection
@@ -218,7 +219,7 @@ func (c *Client) waitGone(ctx context.Context) {
 		return
 	}
 	for i := 0; i < 200; i++ {
-		if !processAlive(c.pid) {
+		if !procfs.Alive(c.pid) {
 			return
 		}
 		select {
@@ -227,19 +228,6 @@ func (c *Client) waitGone(ctx context.Context) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-}
-
-// processAlive reports whether pid exists and is not a zombie.
-func processAlive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z' && s[i+2] != 'X'
-	}
-	return true
 }
 
 // do runs one request/reply exchange.

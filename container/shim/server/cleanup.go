@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	shim "github.com/berth-engine/berth/container/shim/internal/proto"
+	"github.com/berth-engine/berth/internal/procfs"
 )
 
 // Cleanup runs `berth-shim cleanup stateDir`: it kills the shim left
@@ -116,14 +117,7 @@ func isShim(pid int, stateDir string) bool {
 
 func waitGone(pid int, d time.Duration) {
 	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			return
-		}
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X') {
-			return
-		}
+	for time.Now().Before(deadline) && procfs.Alive(pid) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
