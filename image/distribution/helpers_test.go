@@ -138,6 +138,17 @@ func (r *testRegistry) serve(inner http.Handler, w http.ResponseWriter, req *htt
 	inner.ServeHTTP(w, req)
 }
 
+// requireBasic makes the registry demand HTTP basic auth as user:pass.
+func (r *testRegistry) requireBasic(user, pass string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.challenge = `Basic realm="test"`
+	r.auth = func(req *http.Request) bool {
+		u, p, ok := req.BasicAuth()
+		return ok && u == user && p == pass
+	}
+}
+
 func (r *testRegistry) gets(d digest.Digest) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -14,13 +14,7 @@ import (
 
 func TestLoginBasic(t *testing.T) {
 	r := newTestRegistry(t)
-	r.mu.Lock()
-	r.challenge = `Basic realm="test"`
-	r.auth = func(req *http.Request) bool {
-		u, p, ok := req.BasicAuth()
-		return ok && u == "alice" && p == "s3cret"
-	}
-	r.mu.Unlock()
+	r.requireBasic("alice", "s3cret")
 	o := r.opts(t, nil).Options
 
 	o.Credentials = Credentials{Username: "alice", Password: "s3cret"}

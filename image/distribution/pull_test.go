@@ -434,13 +434,7 @@ func TestPullBasicAuth(t *testing.T) {
 	r := newTestRegistry(t)
 	img := buildImage(t, false, thisPlatform(), [][]byte{layerTar(t, "auth")}, "gzip")
 	r.upload("test/private", "1", img)
-	r.mu.Lock()
-	r.challenge = `Basic realm="test"`
-	r.auth = func(req *http.Request) bool {
-		u, p, ok := req.BasicAuth()
-		return ok && u == "alice" && p == "s3cret"
-	}
-	r.mu.Unlock()
+	r.requireBasic("alice", "s3cret")
 	s := newFakeStore()
 	_, err := Pull(context.Background(), s, r.ref("test/private:1"), r.opts(t, nil))
 	if err == nil || !errdefs.IsPermissionDenied(err) || !strings.Contains(err.Error(), "unauthorized: authentication required") {

@@ -203,13 +203,7 @@ func TestPushErrors(t *testing.T) {
 		t.Errorf("digest reference: %v", err)
 	}
 
-	r.mu.Lock()
-	r.challenge = `Basic realm="test"`
-	r.auth = func(req *http.Request) bool {
-		u, p, ok := req.BasicAuth()
-		return ok && u == "alice" && p == "pw"
-	}
-	r.mu.Unlock()
+	r.requireBasic("alice", "pw")
 	_, err = Push(context.Background(), src, r.ref("test/pe:1"), o)
 	if err == nil || !strings.Contains(err.Error(), "unauthorized: authentication required") {
 		t.Errorf("anonymous push: %v", err)
