@@ -73,9 +73,6 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 	case c.State.Removing || c.State.Dead:
 		return conflictf("container is marked for removal and cannot be started")
 	}
-	if d.rt.shimErr != nil {
-		return d.rt.shimErr
-	}
 	d.cancelRestart(c.ID)
 	c.HasBeenManuallyRestarted = false
 	log := d.log.WithField("container", container.ShortID(c.ID))
@@ -99,6 +96,11 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 		}
 	}()
 
+	// Past the deferred clean-up: a `run --rm` that cannot start is
+	// removed, or the docker CLI would wait for its removal forever.
+	if d.rt.shimErr != nil {
+		return d.rt.shimErr
+	}
 	begin := time.Now()
 	var u undo.Stack
 	defer u.Unwind(&retErr)

@@ -1094,3 +1094,36 @@ func TestContainerLifecycleRunRmStorm(t *testing.T) {
 	l.d.stop()
 	l.expectNoLeaks("after berthd stopped")
 }
+
+// A berthd without berth-shim serves everything but running containers: a
+// start is a 503 that says what is missing, and `docker run --rm` fails at
+// once and leaves no container behind, as Docker removes an auto-remove
+// container whose start failed (the CLI waits for that removal).
+func TestContainerStartWithoutShim(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "berthd")
+	b, err := os.ReadFile(berthdBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, daemonOpts{bin: bin, path: "/usr/bin:/bin"})
+	docker := newDockerCLI(t, d)
+	loadBusybox(t, docker)
+
+	const missing = "berth-shim not found beside berthd or in PATH"
+	docker.fail(125, missing, "run", "--rm", "busybox", "true")
+	if out := docker.out("ps", "-aq"); out != "" {
+		t.Errorf("run --rm left containers: %q", out)
+	}
+
+	docker.ok("create", "--name", "kept", "busybox", "true")
+	docker.fail(1, missing, "start", "kept")
+	r := d.do("POST", "/v1.44/containers/kept/start", nil)
+	expectError(t, r, 503, missing, "start without a shim")
+	if got := docker.inspect("{{.State.Status}} {{.State.Error}}", "kept"); !strings.Contains(got, "created "+missing) {
+		t.Errorf("state after the failed start: %q", got)
+	}
+}

@@ -169,6 +169,9 @@ type daemonOpts struct {
 	// (/sys/fs/cgroup/unified) is bound over /sys/fs/cgroup. See
 	// cgroup2Available.
 	cgroup2 bool
+	// bin is the berthd binary to run instead of the one built for the
+	// suite, and path the PATH it runs with (the test's when empty).
+	bin, path string
 }
 
 // daemon is one berthd process (and its successors after a restart) with
@@ -296,17 +299,24 @@ func (d *daemon) startErr() error {
 		return err
 	}
 	fmt.Fprintf(logf, "=== %s berthd %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(d.args(), " "))
-	cmd := exec.Command(berthdBin, d.args()...)
+	bin := berthdBin
+	if d.opts.bin != "" {
+		bin = d.opts.bin
+	}
+	cmd := exec.Command(bin, d.args()...)
 	if d.opts.cgroup2 && !hostIsCgroup2() {
 		// unshare and sh exec berthd in the same process.
 		cmd = exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "sh", "-c",
-			`mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup && exec "$0" "$@"`, berthdBin}, d.args()...)...)
+			`mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup && exec "$0" "$@"`, bin}, d.args()...)...)
 	}
 	if d.netns != nil {
 		// A restart: nsenter enters the first berthd's namespace (passed
 		// as fd 3) and execs berthd in the same process.
-		cmd = exec.Command("nsenter", append([]string{"--net=/proc/self/fd/3", berthdBin}, d.args()...)...)
+		cmd = exec.Command("nsenter", append([]string{"--net=/proc/self/fd/3", bin}, d.args()...)...)
 		cmd.ExtraFiles = []*os.File{d.netns}
+	}
+	if d.opts.path != "" {
+		cmd.Env = append(os.Environ(), "PATH="+d.opts.path)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so that SIGKILL reaches any child it starts.
