@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	imagetypes "github.com/moby/moby/api/types/image"
 )
@@ -195,10 +196,16 @@ func TestImageLoadCorruptLeavesNothing(t *testing.T) {
 	for _, dir := range []string{"overlay2", "vfs"} {
 		entries, _ := os.ReadDir(filepath.Join(d.dataRoot, dir))
 		for _, e := range entries {
-			if e.Name() != "l" && e.Name() != "dir" {
+			if e.Name() != "l" && e.Name() != "dir" && e.Name() != "trash" {
 				t.Errorf("layer directory left behind: %s/%s", dir, e.Name())
 			}
 		}
+		// Removed layers are deleted in the background.
+		trash := filepath.Join(d.dataRoot, dir, "trash")
+		waitFor(t, 10*time.Second, trash+" emptied", func() bool {
+			left, _ := os.ReadDir(trash)
+			return len(left) == 0
+		})
 	}
 }
 

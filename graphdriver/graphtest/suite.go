@@ -189,6 +189,16 @@ func TestCreateExistsRemove(t *testing.T, ctor Constructor) {
 	if v := e.View("base"); v["/h"] == "" || v["/f"] != "" {
 		t.Errorf("recreated layer: %v", v)
 	}
+	// A driver may delete a removed layer's files in the background;
+	// after Cleanup they are gone from the disk.
+	e.Must(d.Remove("base"))
+	e.Must(d.Cleanup())
+	_ = filepath.WalkDir(e.Root, func(p string, de fs.DirEntry, err error) error {
+		if err == nil && de.Type().IsRegular() {
+			t.Errorf("%s left on disk after every layer was removed", p)
+		}
+		return nil
+	})
 }
 
 // TestApplyDiff: a base layer's files, directories, modes, owners, links

@@ -56,6 +56,7 @@ import (
 
 	"github.com/berth-engine/berth/graphdriver"
 	"github.com/berth-engine/berth/graphdriver/unpack"
+	"github.com/berth-engine/berth/internal/trash"
 )
 
 // Name of the driver.
@@ -70,6 +71,7 @@ const (
 	lowerFile      = "lower"
 	committedFile  = "committed"
 	checkDirPrefix = "check-overlay-"
+	trashDir       = "trash" // removed layers being deleted (internal/trash)
 	linkIDLength   = 26
 	// MaxDepth is the most lower layers a layer may have (Docker's
 	// limit). At 29 bytes a lower ("l/<LINK>:"), 128 of them and the
@@ -82,6 +84,7 @@ type Driver struct {
 	root     string
 	features features
 	locks    *locker.Locker // per layer ID
+	trash    *trash.Trash   // Remove moves a layer here
 
 	mu   sync.Mutex
 	refs map[string]int // mounted layer ID -> Gets not yet Put
@@ -119,10 +122,15 @@ func New(root string) (*Driver, error) {
 			_ = os.RemoveAll(dir)
 		}
 	}
+	tr, err := trash.Open(filepath.Join(root, trashDir))
+	if err != nil {
+		return nil, fmt.Errorf("overlay2: %w", err)
+	}
 	return &Driver{
 		root:     root,
 		features: *f,
 		locks:    locker.New(),
+		trash:    tr,
 		refs:     make(map[string]int),
 	}, nil
 }
@@ -137,7 +145,7 @@ func checkID(id string) error {
 	if err := graphdriver.CheckID(id); err != nil {
 		return fmt.Errorf("overlay2: %w", err)
 	}
-	if id == linkDir || strings.HasPrefix(id, checkDirPrefix) {
+	if id == linkDir || id == trashDir || strings.HasPrefix(id, checkDirPrefix) {
 		return fmt.Errorf("overlay2: %w: %q is reserved", graphdriver.ErrInvalidID, id)
 	}
 	return nil
@@ -356,7 +364,8 @@ func (d *Driver) removeLayer(id string) error {
 			return fmt.Errorf("overlay2: removing layer %s: %w", id, err)
 		}
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	// Deleted in the background: once moved, the layer is gone.
+	if err := d.trash.Move(dir); err != nil {
 		return fmt.Errorf("overlay2: removing layer %s: %w", id, err)
 	}
 	return nil
@@ -725,6 +734,7 @@ func (d *Driver) Cleanup() error {
 		}
 		d.locks.Unlock(id)
 	}
+	errs = append(errs, d.trash.Close())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("overlay2: cleanup: %w", err)
 	}

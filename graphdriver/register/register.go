@@ -102,7 +102,7 @@ func hasLayers(name, dir string) bool {
 		return false
 	}
 	for _, e := range entries {
-		if name == overlay2.Name && (e.Name() == "l" || strings.HasPrefix(e.Name(), "check-overlay-")) {
+		if name == overlay2.Name && (e.Name() == "l" || e.Name() == "trash" || strings.HasPrefix(e.Name(), "check-overlay-")) {
 			continue
 		}
 		return true

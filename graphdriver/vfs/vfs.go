@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/berth-engine/berth/graphdriver"
 	"github.com/berth-engine/berth/graphdriver/unpack"
+	"github.com/berth-engine/berth/internal/trash"
 )
 
 // Name of the driver.
@@ -28,7 +30,8 @@ var (
 
 // Driver keeps layers in <root>/dir/<id>.
 type Driver struct {
-	root string
+	root  string
+	trash *trash.Trash // Remove moves a layer here
 }
 
 // New returns a vfs driver rooted at root.
@@ -36,7 +39,11 @@ func New(root string) (*Driver, error) {
 	if err := os.MkdirAll(filepath.Join(root, "dir"), 0o700); err != nil {
 		return nil, fmt.Errorf("vfs: %w", err)
 	}
-	return &Driver{root: root}, nil
+	tr, err := trash.Open(filepath.Join(root, "trash"))
+	if err != nil {
+		return nil, fmt.Errorf("vfs: %w", err)
+	}
+	return &Driver{root: root, trash: tr}, nil
 }
 
 func (d *Driver) String() string { return Name }
@@ -86,7 +93,9 @@ func (d *Driver) Remove(id string) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(d.dir(id)); err != nil {
+	// Deleted in the background (a full copy is slow to delete): once
+	// moved, the layer is gone.
+	if err := d.trash.Move(d.dir(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("vfs: removing layer %s: %w", id, err)
 	}
 	return nil
@@ -185,4 +194,9 @@ func (d *Driver) DiffSize(id, parent string) (int64, error) {
 func (d *Driver) Status() [][2]string { return nil }
 
 // Cleanup has nothing to release.
-func (d *Driver) Cleanup() error { return nil }
+func (d *Driver) Cleanup() error {
+	if err := d.trash.Close(); err != nil {
+		return fmt.Errorf("vfs: cleanup: %w", err)
+	}
+	return nil
+}
