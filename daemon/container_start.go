@@ -527,11 +527,14 @@ func (d *Daemon) handleExit(c *container.Container, exit shim.Exit, applyPolicy 
 	}
 	autoRemove := c.HostConfig.AutoRemove && !restart && !c.HasBeenManuallyRestarted && !c.RemovalClaimed()
 	if autoRemove {
-		// Recorded with the exit, one commit fewer on `run --rm`'s path;
-		// after a crash from here on, the next start finishes the removal.
+		// The removal's commit is the only one on `run --rm`'s path: after
+		// a crash before it, the next start finds the container stopped
+		// (or its shim gone) and removes it, as an auto-remove container
+		// that has run (restoreOne).
 		c.State.Removing = true
+	} else {
+		d.saveLocked(c)
 	}
-	d.saveLocked(c)
 	c.Unlock()
 	tRecorded := time.Since(begin)
 	if autoRemove {
