@@ -62,7 +62,7 @@ func prepare(o *Options) error {
 	}
 	b, err := json.Marshal(o)
 	if err == nil {
-		err = proto.WriteFileAtomic(optsPath, b, 0o600, false)
+		err = proto.WriteFileAtomic(optsPath, b, 0o600)
 	}
 	if err != nil {
 		os.RemoveAll(o.StateDir)

@@ -239,7 +239,7 @@ func (s *server) create() (retErr error) {
 	if st, err := ctr.State(); err == nil {
 		s.cgroupPaths = st.CgroupPaths
 		if b, err := json.Marshal(st.CgroupPaths); err == nil {
-			shim.WriteFileAtomic(filepath.Join(o.StateDir, cgroupsFile), b, 0o600, false)
+			shim.WriteFileAtomic(filepath.Join(o.StateDir, cgroupsFile), b, 0o600)
 		}
 	}
 	defer func() {
@@ -433,7 +433,7 @@ func (s *server) waitInit() {
 	}
 	e := &shim.Exit{Code: code, OOMKilled: oomKilled(s.cgroupPaths), At: at}
 	if b, err := json.Marshal(e); err == nil {
-		if err := shim.WriteFileAtomic(filepath.Join(s.opts.StateDir, shim.ExitFile), b, 0o644, true); err != nil {
+		if err := shim.WriteFileAtomic(filepath.Join(s.opts.StateDir, shim.ExitFile), b, 0o644); err != nil {
 			fmt.Fprintf(os.Stderr, "berth-shim: %s: %v\n", shim.ExitFile, err)
 		}
 	}

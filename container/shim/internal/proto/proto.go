@@ -189,8 +189,11 @@ func ReadExit(stateDir string) (Exit, error) {
 }
 
 // WriteFileAtomic writes data to path through a temporary file and a
-// rename; with durable, the file and its directory are fsynced too.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode, durable bool) error {
+// rename, so that a reader sees all of it or nothing. It does not fsync:
+// these files are runtime state under the exec root, read again only after
+// a berthd or shim process died (the page cache outlives processes), not
+// after the host went down (which ended the containers too).
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -201,9 +204,6 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode, durable bool) e
 	if err == nil {
 		err = f.Chmod(perm)
 	}
-	if err == nil && durable {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -213,12 +213,6 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode, durable bool) e
 	if err != nil {
 		os.Remove(tmp)
 		return err
-	}
-	if durable {
-		if d, err := os.Open(dir); err == nil {
-			d.Sync()
-			d.Close()
-		}
 	}
 	return nil
 }
