@@ -184,11 +184,15 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 		cl.Delete(context.Background())
 		cl.Close()
 	})
-	spawned, err := cl.State(ctx)
-	if err != nil {
-		return err
+	pid := cl.InitPid()
+	if pid <= 0 {
+		st, err := cl.State(ctx)
+		if err != nil {
+			return err
+		}
+		pid = st.Pid
 	}
-	disconnect, err := d.connectContainer(ctx, c, spawned.Pid)
+	disconnect, err := d.connectContainer(ctx, c, pid)
 	if err != nil {
 		return err
 	}
@@ -202,7 +206,7 @@ func (d *Daemon) containerStartLocked(ctx context.Context, c *container.Containe
 	d.rt.mu.Lock()
 	d.rt.shims[c.ID] = cl
 	d.rt.mu.Unlock()
-	c.SetRunning(spawned.Pid, time.Now().UTC()) // the init execs the program: same pid
+	c.SetRunning(pid, time.Now().UTC()) // the init execs the program: same pid
 	d.saveLocked(c)
 	d.logContainerEvent(c, eventtypes.ActionStart, nil)
 	go d.monitor(c, cl)

@@ -29,6 +29,7 @@ import (
 type Client struct {
 	stateDir string
 	pid      int           // the shim's pid
+	initPid  int           // the container's init, as Spawn's shim reported it; 0 after Connect
 	reaped   chan struct{} // closed when a shim this process spawned was reaped; nil after Connect
 }
 
@@ -37,6 +38,11 @@ func (c *Client) StateDir() string { return c.stateDir }
 
 // Pid returns the shim's pid.
 func (c *Client) Pid() int { return c.pid }
+
+// InitPid returns the pid of the container's init (the program, once
+// started) when the client came from Spawn, which learns it with the
+// create's answer; 0 after Connect (ask State).
+func (c *Client) InitPid() int { return c.initPid }
 
 // Connect finds the shim of the container whose state directory is
 // stateDir, e.g. after berthd restarted. It returns an error wrapping

@@ -32,6 +32,9 @@ func TestEchoToLogAndAttacher(t *testing.T) {
 	if err != nil || st.Status != shim.StatusCreated || st.Pid <= 0 {
 		t.Fatalf("state before start: %+v, %v", st, err)
 	}
+	if c.InitPid() != st.Pid {
+		t.Errorf("Spawn's client: init pid %d, State says %d", c.InitPid(), st.Pid)
+	}
 	conn, err := c.Attach(ctx(t), shim.AttachOptions{Stdout: true, Stderr: true})
 	if err != nil {
 		t.Fatal(err)
@@ -474,6 +477,9 @@ func TestReconnect(t *testing.T) {
 	c, err := shim.Connect(ctx(t), e.opts.StateDir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.InitPid() != 0 {
+		t.Errorf("Connect's client knows an init pid (%d); it must ask State", c.InitPid())
 	}
 	conn, err := c.Attach(ctx(t), shim.AttachOptions{Stdout: true})
 	if err != nil {

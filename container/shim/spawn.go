@@ -180,7 +180,7 @@ func await(ctx context.Context, binary string, o Options, p *shimProc) (*Client,
 		<-p.reaped
 		return fail(classifyCreateError(ready.Error))
 	}
-	return &Client{stateDir: o.StateDir, pid: p.cmd.Process.Pid, reaped: p.reaped}, nil
+	return &Client{stateDir: o.StateDir, pid: p.cmd.Process.Pid, initPid: ready.Pid, reaped: p.reaped}, nil
 }
 
 // Spawner spawns shims like Spawn, but keeps one shim process started

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,9 +127,8 @@ func Serve(stateDir string) int {
 	}
 	report(shim.Ready{Pid: s.pid})
 
-	// The shim lives as long as its container: give back what the start
-	// needed and keep the heap small.
-	debug.SetGCPercent(25)
+	// The shim lives as long as its container: once idle it keeps its
+	// heap small (see trim).
 	s.trim.touch()
 
 	go s.acceptLoop()

@@ -20,7 +20,10 @@ import (
 // of its read-only file mappings (the binary's text and rodata, libc's):
 // the kernel's fault-around maps most of a freshly started binary although
 // an idle shim needs a few pages of it. Those pages stay in the page cache,
-// shared by all shims, and fault back in cheaply when used.
+// shared by all shims, and fault back in cheaply when used. It also keeps
+// the heap small from then on (GOGC 25): set any sooner, at the end of the
+// create, the lower goal started a collection while the daemon's next
+// requests (attach, start) were waiting on the shim.
 const trimDelay = 500 * time.Millisecond
 
 type trimmer struct {
@@ -40,7 +43,7 @@ func (t *trimmer) touch() {
 }
 
 func trim() {
-
+	debug.SetGCPercent(25)
 	debug.FreeOSMemory()
 	trimFileMappings()
 }
