@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	eventtypes "github.com/moby/moby/api/types/events"
 	mounttypes "github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
+	"golang.org/x/sys/unix"
 
 	containerrouter "github.com/berth-engine/berth/api/server/router/container"
 	"github.com/berth-engine/berth/container"
@@ -303,24 +305,51 @@ func (d *Daemon) applyHostConfigDefaults(hc *containertypes.HostConfig) error {
 }
 
 // initLayer writes the per-container placeholders Docker's init layer has,
-// so a container's changes do not list them.
+// so a container's changes do not list them. root is the init layer
+// mounted over the image, whose paths may be symlinks chosen by the image's
+// author (/etc -> /root/.ssh): as Docker does, every component of each
+// placeholder's path is unlinked first (a symlink goes, the image's file at
+// the path goes, a directory stays), so that nothing below follows a
+// symlink out of the layer.
 func initLayer(root string) error {
-	for _, dir := range []string{"dev/pts", "dev/shm", "proc", "sys", "etc"} {
-		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
-			return err
+	for _, e := range []struct {
+		path string
+		kind byte // 'd' directory, 'f' empty file, 'l' symlink to target
+		to   string
+	}{
+		{"dev/pts", 'd', ""}, {"dev/shm", 'd', ""}, {"proc", 'd', ""}, {"sys", 'd', ""},
+		{"etc/resolv.conf", 'f', ""}, {"etc/hosts", 'f', ""}, {"etc/hostname", 'f', ""},
+		{"dev/console", 'f', ""}, {"etc/mtab", 'l', "/proc/mounts"},
+	} {
+		prev := root
+		for _, part := range strings.Split(e.path, "/") {
+			prev = filepath.Join(prev, part)
+			if err := unix.Unlink(prev); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EPERM) {
+				return fmt.Errorf("init layer: %s: %w", e.path, err)
+			}
 		}
-	}
-	for _, f := range []string{"etc/hosts", "etc/hostname", "etc/resolv.conf", "dev/console"} {
-		p := filepath.Join(root, f)
-		if _, err := os.Lstat(p); err == nil {
-			continue
+		p := filepath.Join(root, e.path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("init layer: %w", err)
 		}
-		if err := os.WriteFile(p, nil, 0o755); err != nil {
-			return err
+		var err error
+		switch e.kind {
+		case 'd':
+			err = os.MkdirAll(p, 0o755)
+		case 'f':
+			var fd int
+			fd, err = unix.Open(p, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o755)
+			if err == nil {
+				unix.Close(fd)
+			}
+		case 'l':
+			err = os.Symlink(e.to, p)
 		}
-	}
-	if _, err := os.Lstat(filepath.Join(root, "etc/mtab")); errors.Is(err, os.ErrNotExist) {
-		return os.Symlink("/proc/mounts", filepath.Join(root, "etc/mtab"))
+		// Something the unlink left (the image has a directory there):
+		// kept, as Docker keeps it.
+		if err != nil && !(e.kind != 'd' && errors.Is(err, fs.ErrExist)) {
+			return fmt.Errorf("init layer: %s: %w", e.path, err)
+		}
 	}
 	return nil
 }

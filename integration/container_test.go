@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -1128,4 +1129,48 @@ func TestContainerRunRmVolatileRoot(t *testing.T) {
 	waitFor(t, 10*time.Second, "the --rm container to be removed after its stop", func() bool {
 		return docker.out("ps", "-aq", "--filter", "name=rs") == ""
 	})
+}
+
+// An image whose /etc and /dev are symlinks to host paths: creating and
+// running its containers writes nothing there. The init layer replaces
+// such symlinks, as Docker's does.
+func TestContainerInitLayerSymlinks(t *testing.T) {
+	t.Parallel()
+	d, docker := newContainerDocker(t, daemonOpts{}, false)
+	host := t.TempDir() // stands for any host directory
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tr := tar.NewReader(bytes.NewReader(busyboxRootfs(t)))
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		tw.WriteHeader(hdr)
+		io.Copy(tw, tr)
+	}
+	tw.WriteHeader(&tar.Header{Name: "etc", Typeflag: tar.TypeSymlink, Linkname: host})
+	tw.WriteHeader(&tar.Header{Name: "dev", Typeflag: tar.TypeSymlink, Linkname: "../../../../../.." + host})
+	tw.Close()
+	r := d.do("POST", "/v1.44/images/create?fromSrc=-&repo=symlinked&tag=1", buf.Bytes())
+	expectStatus(t, r, 200, "import")
+	if msg := streamError(r.body); msg != "" {
+		t.Fatal(msg)
+	}
+
+	out := docker.out("run", "--rm", "--hostname", "inside", "symlinked:1", "/bin/sh", "-c", "cat /etc/hostname; ls -d /dev/pts")
+	if out != "inside\n/dev/pts" {
+		t.Errorf("container saw %q", out)
+	}
+	docker.ok("create", "--name", "kept", "symlinked:1", "/bin/true")
+	if ents, _ := os.ReadDir(host); len(ents) != 0 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("the container's init layer wrote into the host's directory: %v", names)
+	}
 }
