@@ -68,10 +68,6 @@ type server struct {
 	trim        trimmer
 }
 
-// Serve runs `berth-shim serve stateDir`: it creates the container described
-// by stateDir/shim.json, reports readiness on the fd named by
-// shim.ReadyFdEnv, serves requests until Delete and returns the process
-// exit code.
 // ServeWarm is a shim started ahead of need (shim.Spawner): it waits for
 // the state dir of its container on stdin (which must be directly under
 // poolDir), moves its stdout and stderr to that state dir's log (so that
@@ -100,6 +96,10 @@ func ServeWarm(poolDir string) int {
 	return Serve(stateDir)
 }
 
+// Serve runs `berth-shim serve stateDir`: it creates the container described
+// by stateDir/shim.json, reports readiness on the fd named by
+// shim.ReadyFdEnv, serves requests until Delete and returns the process
+// exit code.
 func Serve(stateDir string) int {
 	ready := readyPipe()
 	report := func(r shim.Ready) {
