@@ -178,6 +178,12 @@ func run(berthdBin, registryBin string, sizeMiB, runs int, driver, dir, content,
 				return 0, fmt.Errorf("rmi: %d %v", status, err)
 			}
 		}
+		// berthd deletes a removed layer's files in the background (its
+		// storage driver's trash): let it finish, as an rmi that deleted
+		// them itself would have, so that the pull is timed alone.
+		if err := waitTrashEmpty(dataRoot, 30*time.Second); err != nil {
+			return 0, err
+		}
 		dropCaches()
 		cpu0, rcpu0 := procCPU(d.cmd.Process.Pid), procCPU(registryPid)
 		begin := time.Now()
@@ -462,6 +468,25 @@ func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// waitTrashEmpty waits until the storage driver's trash under dataRoot
+// (overlay2/trash or vfs/trash) holds nothing.
+func waitTrashEmpty(dataRoot string, timeout time.Duration) error {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(10 * time.Millisecond) {
+		busy := false
+		for _, d := range []string{"overlay2", "vfs"} {
+			if ents, err := os.ReadDir(filepath.Join(dataRoot, d, "trash")); err == nil && len(ents) > 0 {
+				busy = true
+			}
+		}
+		if !busy {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("berthd's trash under %s not emptied within %s", dataRoot, timeout)
+		}
+	}
 }
 
 // dropCaches writes dirty pages back so that one run's writes are not paid
