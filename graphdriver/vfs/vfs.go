@@ -193,7 +193,7 @@ func (d *Driver) DiffSize(id, parent string) (int64, error) {
 // Status has nothing to report.
 func (d *Driver) Status() [][2]string { return nil }
 
-// Cleanup has nothing to release.
+// Cleanup waits for the deletion of removed layers (nothing is mounted).
 func (d *Driver) Cleanup() error {
 	if err := d.trash.Close(); err != nil {
 		return fmt.Errorf("vfs: cleanup: %w", err)
