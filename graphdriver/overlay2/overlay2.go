@@ -33,7 +33,6 @@
 package overlay2
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
@@ -556,7 +555,7 @@ func (d *Driver) ApplyDiff(id, parent string, diff io.Reader) (int64, error) {
 		return 0, fmt.Errorf("overlay2: applying diff to %s: %q is %w", id, parent, graphdriver.ErrParentMismatch)
 	}
 	dst := d.diffPath(id)
-	diff = bufio.NewReaderSize(diff, 1<<20) // tar reads headers 512 bytes at a time
+	diff = unpack.Buffered(diff)
 	format := unpack.Overlay
 	if parent == "" {
 		// A base layer's diff directory is what Get returns: apply

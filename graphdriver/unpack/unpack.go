@@ -83,6 +83,18 @@ func Available() bool {
 	return haveOpenat2
 }
 
+// Buffered returns r if it is an io.ByteReader, which by the convention
+// compress/flate also follows serves small reads from memory (a
+// bufio.Reader does), else r behind a large bufio.Reader: tar reads its
+// headers 512 bytes at a time, and an unbuffered pipe or file would cost a
+// system call for each.
+func Buffered(r io.Reader) io.Reader {
+	if _, ok := r.(io.ByteReader); ok {
+		return r
+	}
+	return bufio.NewReaderSize(r, readBufSize)
+}
+
 // Apply extracts the layer tar read from r into directory dst and returns
 // the sum of the sizes in the entries' headers (what archive.UnpackLayer
 // returns). It does not read r past the end of the tar archive except
@@ -94,9 +106,7 @@ func Apply(dst string, r io.Reader, format Format) (int64, error) {
 		}
 		return archive.UnpackLayer(dst, r, &archive.TarOptions{})
 	}
-	if br, ok := r.(*bufio.Reader); !ok || br.Size() < readBufSize {
-		r = bufio.NewReaderSize(r, readBufSize)
-	}
+	r = Buffered(r)
 	rootfd, err := unix.Open(dst, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, &os.PathError{Op: "open", Path: dst, Err: err}

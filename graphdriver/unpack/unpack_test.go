@@ -2,9 +2,11 @@ package unpack
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -390,5 +392,20 @@ func TestFallback(t *testing.T) {
 	fast(t, got, Deletions, tars...)
 	if d := graphtest.DiffTrees(graphtest.Tree(t, want), graphtest.Tree(t, got)); len(d) > 0 {
 		t.Errorf("trees differ:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+// Buffered adds a buffer only to readers that do not say they serve small
+// reads from memory (io.ByteReader).
+func TestBuffered(t *testing.T) {
+	br := bufio.NewReader(strings.NewReader("x"))
+	if Buffered(br) != io.Reader(br) {
+		t.Error("a bufio.Reader was wrapped again")
+	}
+	pr, pw := io.Pipe()
+	defer pr.Close()
+	defer pw.Close()
+	if _, ok := Buffered(pr).(*bufio.Reader); !ok {
+		t.Error("an unbuffered pipe was not buffered")
 	}
 }

@@ -4,7 +4,6 @@
 package vfs
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -143,7 +142,7 @@ func (d *Driver) ApplyDiff(id, _ string, diff io.Reader) (int64, error) {
 	if _, err := d.Get(id); err != nil {
 		return 0, err
 	}
-	diff = bufio.NewReaderSize(diff, 1<<20) // tar reads headers 512 bytes at a time
+	diff = unpack.Buffered(diff)
 	size, err := unpack.Apply(d.dir(id), diff, unpack.Deletions)
 	if err != nil {
 		return 0, fmt.Errorf("vfs: applying diff to %s: %w", id, err)

@@ -136,6 +136,18 @@ func (p *chunkPipe) Read(b []byte) (int, error) {
 	return n, nil
 }
 
+// ReadByte makes the pipe an io.ByteReader, which says (as it does to
+// compress/flate) that small reads are served from memory: the driver's
+// tar reader reads the pipe's chunks directly instead of copying them into
+// a bufio.Reader first.
+func (p *chunkPipe) ReadByte() (byte, error) {
+	var b [1]byte
+	if _, err := p.Read(b[:]); err != nil {
+		return 0, err
+	}
+	return b[0], nil
+}
+
 // closeRead makes the writer's pending and future writes fail, for a
 // reader that stops early.
 func (p *chunkPipe) closeRead() { p.once.Do(func() { close(p.done) }) }
