@@ -33,17 +33,18 @@ func main() {
 	fixture := flag.String("image", "../shared/fixtures/busybox-docker-save.tar", "busybox image archive")
 	n := flag.Int("n", 20, "samples of each start")
 	par := flag.Int("parallel", 50, "containers started at once")
+	pause := flag.Duration("pause", 250*time.Millisecond, "idle time before each timed sample")
 	flag.Parse()
 	if *runc == "" {
 		*runc, _ = exec.LookPath("runc")
 	}
-	if err := run(*bin, *docker, *runc, *fixture, *n, *par); err != nil {
+	if err := run(*bin, *docker, *runc, *fixture, *n, *par, *pause); err != nil {
 		fmt.Fprintln(os.Stderr, "runbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, docker, runc, fixture string, n, par int) error {
+func run(bin, docker, runc, fixture string, n, par int, pause time.Duration) error {
 	dir, err := os.MkdirTemp("/var/tmp", "runbench")
 	if err != nil {
 		return err
@@ -89,19 +90,24 @@ func run(bin, docker, runc, fixture string, n, par int) error {
 		}
 	}
 	// Warm up both paths, then interleave the samples so that the
-	// machine's noise hits both alike.
+	// machine's noise hits both alike. Each sample starts after a pause,
+	// so that none measures what the one before left running: berthd
+	// starts its next warm shim 60 ms after a start, which would land in
+	// the runc run that follows.
 	dockerRun()
 	if floor != nil {
 		floor()
 	}
 	var runs, floors []time.Duration
 	for i := 0; i < n; i++ {
+		time.Sleep(pause)
 		t, err := timed(dockerRun)
 		if err != nil {
 			return err
 		}
 		runs = append(runs, t)
 		if floor != nil {
+			time.Sleep(pause)
 			if t, err = timed(floor); err != nil {
 				return err
 			}
