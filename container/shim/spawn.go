@@ -203,8 +203,8 @@ type Spawner struct {
 // ms of CPU; right after a start it competed on two cores with the new
 // container's first moments (its exec, the exit of a short command) and the
 // client's next requests. Started 60 ms later, `docker run --rm busybox
-// true` took a median of 1.65-1.7x the runc floor instead of 2.0-2.1x, and
-// 50 parallel starts were no slower.
+// true` took a median of 1.95-2.0x the runc floor instead of 2.1-2.2x
+// (hack/runbench), and 50 parallel starts were no slower.
 const refillDelay = 60 * time.Millisecond
 
 // NewSpawner returns a Spawner of binary for state dirs directly under
