@@ -140,6 +140,22 @@ func (d *Driver) dir(id string) string { return filepath.Join(d.root, id) }
 
 func (d *Driver) diffPath(id string) string { return filepath.Join(d.root, id, diffDirName) }
 
+// HasLayers reports whether root, an overlay2 driver's root, holds any
+// layer: an entry other than the driver's own (links, trash, support
+// checks).
+func HasLayers(root string) bool {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if n := e.Name(); n != linkDir && n != trashDir && !strings.HasPrefix(n, checkDirPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
 func checkID(id string) error {
 	if err := graphdriver.CheckID(id); err != nil {
 		return fmt.Errorf("overlay2: %w", err)

@@ -6,7 +6,6 @@ package register
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -92,20 +91,14 @@ func New(name, root string, log *logrus.Entry) (graphdriver.Driver, error) {
 	return nil, fmt.Errorf("no storage driver works here: %w", errors.Join(errs...))
 }
 
-// hasLayers reports whether driver name has layers in dir.
+// hasLayers reports whether driver name has layers in dir; each driver
+// knows its own layout.
 func hasLayers(name, dir string) bool {
-	if name == vfs.Name {
-		dir = filepath.Join(dir, "dir")
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return false
-	}
-	for _, e := range entries {
-		if name == overlay2.Name && (e.Name() == "l" || e.Name() == "trash" || strings.HasPrefix(e.Name(), "check-overlay-")) {
-			continue
-		}
-		return true
+	switch name {
+	case overlay2.Name:
+		return overlay2.HasLayers(dir)
+	case vfs.Name:
+		return vfs.HasLayers(dir)
 	}
 	return false
 }

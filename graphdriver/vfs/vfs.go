@@ -35,7 +35,7 @@ type Driver struct {
 
 // New returns a vfs driver rooted at root.
 func New(root string) (*Driver, error) {
-	if err := os.MkdirAll(filepath.Join(root, "dir"), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(root, layersDir), 0o700); err != nil {
 		return nil, fmt.Errorf("vfs: %w", err)
 	}
 	tr, err := trash.Open(filepath.Join(root, "trash"))
@@ -47,7 +47,16 @@ func New(root string) (*Driver, error) {
 
 func (d *Driver) String() string { return Name }
 
-func (d *Driver) dir(id string) string { return filepath.Join(d.root, "dir", filepath.Base(id)) }
+// layersDir holds the layers under the driver's root, beside its trash.
+const layersDir = "dir"
+
+func (d *Driver) dir(id string) string { return filepath.Join(d.root, layersDir, filepath.Base(id)) }
+
+// HasLayers reports whether root, a vfs driver's root, holds any layer.
+func HasLayers(root string) bool {
+	entries, err := os.ReadDir(filepath.Join(root, layersDir))
+	return err == nil && len(entries) > 0
+}
 
 func checkID(id string) error {
 	if err := graphdriver.CheckID(id); err != nil {
