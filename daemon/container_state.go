@@ -286,8 +286,8 @@ func (d *Daemon) ContainerRemove(ctx context.Context, name string, o containerro
 	return d.removeClaimed(c, o.RemoveVolumes)
 }
 
-// removeContainer deletes a stopped container: layer, files, volume
-// references (and with removeVolumes its anonymous volumes), record. It
+// removeContainer deletes a stopped container: volume references (and with
+// removeVolumes its anonymous volumes), record, then layer and files. It
 // refuses a container another removal holds.
 func (d *Daemon) removeContainer(c *container.Container, removeVolumes bool) error {
 	c.Lock()
@@ -300,6 +300,12 @@ func (d *Daemon) removeContainer(c *container.Container, removeVolumes bool) err
 }
 
 // removeClaimed is removeContainer once the caller holds c's removal.
+//
+// The container is gone, and its waiters (`wait?condition=removed`, which
+// `docker run --rm` blocks on) are woken, once its record is deleted: the
+// read-write layer and the files go after that. What a crash or a failure
+// leaves of them belongs to no container, and the next start removes it
+// (sweepOrphanLayers).
 func (d *Daemon) removeClaimed(c *container.Container, removeVolumes bool) error {
 	c.Lock()
 	if c.State.Running {
@@ -313,16 +319,6 @@ func (d *Daemon) removeClaimed(c *container.Container, removeVolumes bool) error
 	}
 	c.Unlock()
 	ctx := context.Background()
-	if rw, err := d.layerOf(c); err == nil {
-		if _, err := d.img.layers.ReleaseRWLayer(rw); err != nil {
-			c.Lock()
-			c.State.Removing, c.State.Dead = false, true
-			d.saveLocked(c)
-			c.ReleaseRemoval()
-			c.Unlock()
-			return fmt.Errorf("removing the container's layer: %w", err)
-		}
-	}
 	var anon []string
 	for _, m := range c.Mounts {
 		if m.Anonymous && m.Name != "" && removeVolumes {
@@ -330,8 +326,6 @@ func (d *Daemon) removeClaimed(c *container.Container, removeVolumes bool) error
 		}
 	}
 	d.releaseVolumes(ctx, c.ID, c.Mounts, anon)
-	os.RemoveAll(filepath.Join(d.rt.root, c.ID))
-	os.RemoveAll(d.rt.stateDir(c.ID))
 	if err := d.rt.store.Delete(c); err != nil {
 		c.Lock()
 		c.ReleaseRemoval()
@@ -345,7 +339,39 @@ func (d *Daemon) removeClaimed(c *container.Container, removeVolumes bool) error
 	c.SetRemoved()
 	c.Unlock()
 	d.logContainerEvent(c, eventtypes.ActionDestroy, nil)
+
+	if rw, err := d.layerOf(c); err == nil {
+		if _, err := d.img.layers.ReleaseRWLayer(rw); err != nil {
+			d.log.WithError(err).WithField("container", c.ID).Warn("removing the container's layer; the next start removes what is left")
+		}
+	}
+	os.RemoveAll(filepath.Join(d.rt.root, c.ID))
+	os.RemoveAll(d.rt.stateDir(c.ID))
 	return nil
+}
+
+// sweepOrphanLayers removes the read-write layers that no container owns:
+// left by a crash between a create's layer and its record, or by a removal
+// whose record went but not its layer.
+func (d *Daemon) sweepOrphanLayers() {
+	owned := map[string]bool{}
+	for _, c := range d.rt.store.List() {
+		owned[c.ID] = true
+	}
+	for _, name := range d.img.layers.RWLayers() {
+		if owned[name] {
+			continue
+		}
+		rw, err := d.img.layers.GetRWLayer(name)
+		if err != nil {
+			continue
+		}
+		if _, err := d.img.layers.ReleaseRWLayer(rw); err != nil {
+			d.log.WithError(err).WithField("layer", name).Warn("restore: removing a read-write layer no container owns")
+			continue
+		}
+		d.log.WithField("layer", name).Info("restore: removed a read-write layer no container owns")
+	}
 }
 
 // ContainerPause freezes the container's processes.

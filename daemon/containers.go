@@ -171,6 +171,7 @@ func (d *Daemon) restoreContainers(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+	d.sweepOrphanLayers()
 	d.reconcileNetwork(ctx)
 	for _, c := range toStart {
 		go func() {

@@ -27,6 +27,7 @@ import (
 
 	containertypes "github.com/moby/moby/api/types/container"
 
+	"github.com/berth-engine/berth/container"
 	"github.com/berth-engine/berth/container/shim"
 )
 
@@ -934,6 +935,32 @@ func TestContainerLifecycleCrash(t *testing.T) {
 
 	docker.ok("rm", "-f", "victim", "created")
 	l.expectNoLeaks("after removing every container")
+
+	// berthd dying between a create's layer and its record, or between a
+	// removal's record and its layer (made here by deleting the record of
+	// a container while berthd is down): the next start removes the
+	// read-write layer that no container owns.
+	orphan := l.createContainer("layeronly", map[string]any{"Image": "busybox", "Cmd": []string{"true"}})
+	l.d.stop()
+	store, err := container.Open(filepath.Join(l.d.dataRoot, "containers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := store.Get(orphan)
+	if err == nil {
+		err = store.Delete(c)
+	}
+	store.Close()
+	if err != nil {
+		t.Fatalf("deleting the record of %s: %v", orphan, err)
+	}
+	l.d.start()
+	if log := l.d.logContents(); !strings.Contains(log, `msg="restore: removed a read-write layer no container owns" layer=`+orphan) {
+		t.Errorf("the start did not remove the orphaned read-write layer %s:\n%s", orphan, l.d.logTail())
+	}
+	if s := l.status("layeronly"); s != "" {
+		t.Errorf("layeronly is %s, want gone", s)
+	}
 	l.d.stop()
 	l.expectNoLeaks("after berthd stopped")
 }
