@@ -94,6 +94,10 @@ func startProc(binary string, args []string, out *os.File, warm bool) (*shimProc
 	cmd.Env = []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		proto.ReadyFdEnv + "=3",
+		// One P: a shim serves one container, and libcontainer hands this
+		// variable to the container's init, the same binary, which then
+		// starts fewer threads on every container start (~2 ms here).
+		"GOMAXPROCS=1",
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	p := &shimProc{cmd: cmd, ready: rd, reaped: make(chan struct{})}
