@@ -7,12 +7,18 @@ package layer
 //	│   └── <chainID>           JSON: {"diffID","parent","cacheID","size","diffSize","tar","tarSize","created","unreproducible"}
 //	├── mounts                  one key per read-write (container) layer
 //	│   └── <name>              JSON: {"mountID","initID","parent","created","ephemeral"}
+//	├── inits                   one key per layer that has a shared init layer
+//	│   └── <chainID>           the init layer's cache ID
 //	└── pending                 driver layers that may exist without a record
 //	    └── <cacheID>           empty value
 //
 // chainID and parent are "sha256:<hex>" chain IDs (parent absent for a base
 // layer); cacheID, mountID and initID are the graphdriver's layer IDs (64
-// random hex digits; initID is mountID+"-init"); size is the layer's size
+// random hex digits, "-init" appended for init layers). A read-write layer's
+// initID is the init layer shared above its parent (named in inits, made
+// for the first container on that parent, removed with the parent) or, for
+// a container from scratch and for layers of earlier versions, an init
+// layer of its own (mountID+"-init"). size is the layer's size
 // with its parents, diffSize its own (content bytes, as the driver counts
 // them); tar names the file under <root>/tars/ from which the layer's
 // original diff is reproduced (<cacheID>.tar-split.json.gz, or the whole
@@ -48,6 +54,7 @@ var (
 	bucketLayers  = []byte("layers")
 	bucketMounts  = []byte("mounts")
 	bucketPending = []byte("pending")
+	bucketInits   = []byte("inits")
 )
 
 // layerRecord is a read-only layer's persisted metadata.
@@ -79,7 +86,7 @@ func initSchema(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range [][]byte{bucketLayers, bucketMounts, bucketPending} {
+	for _, name := range [][]byte{bucketLayers, bucketMounts, bucketPending, bucketInits} {
 		if _, err := v1.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
@@ -162,8 +169,9 @@ func commitLayer(id ChainID, rec layerRecord) func(*bolt.Tx) error {
 
 // uncommitLayer deletes a layer's record, if it is still the one with
 // cacheID (a concurrent Register may have recorded a new layer under the same
-// chain ID), and puts cacheID in pending until the driver removed it.
-func uncommitLayer(id ChainID, cacheID string) func(*bolt.Tx) error {
+// chain ID), and its init record if it names initID ("" for none), and puts
+// both cache IDs in pending until the driver removed them.
+func uncommitLayer(id ChainID, cacheID, initID string) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
 		b, err := bucket(tx, bucketLayers)
 		if err != nil {
@@ -177,24 +185,36 @@ func uncommitLayer(id ChainID, cacheID string) func(*bolt.Tx) error {
 				}
 			}
 		}
-		return addPending(cacheID)(tx)
+		if initID != "" {
+			ib, err := bucket(tx, bucketInits)
+			if err != nil {
+				return err
+			}
+			if string(ib.Get([]byte(id))) == initID {
+				if err := ib.Delete([]byte(id)); err != nil {
+					return err
+				}
+			}
+		}
+		return addPending(cacheID, initID)(tx)
 	}
 }
 
-// commitMount writes a read-write layer's record and takes its driver
-// layers out of pending.
-func commitMount(name string, rec mountRecord) func(*bolt.Tx) error {
+// commitMount writes a read-write layer's record and takes its own driver
+// layers (owned: the read-write layer, an init layer of its own) out of
+// pending.
+func commitMount(name string, rec mountRecord, owned ...string) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
 		if err := putJSON(tx, bucketMounts, []byte(name), rec); err != nil {
 			return err
 		}
-		return deletePending(rec.MountID, rec.InitID)(tx)
+		return deletePending(owned...)(tx)
 	}
 }
 
-// uncommitMount deletes a read-write layer's record and puts its driver
+// uncommitMount deletes a read-write layer's record and puts its own driver
 // layers in pending until the driver removed them.
-func uncommitMount(name string, rec mountRecord) func(*bolt.Tx) error {
+func uncommitMount(name string, owned ...string) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
 		b, err := bucket(tx, bucketMounts)
 		if err != nil {
@@ -203,7 +223,39 @@ func uncommitMount(name string, rec mountRecord) func(*bolt.Tx) error {
 		if err := b.Delete([]byte(name)); err != nil {
 			return err
 		}
-		return addPending(rec.MountID, rec.InitID)(tx)
+		return addPending(owned...)(tx)
+	}
+}
+
+// commitInit records initID as the init layer shared above the layer id and
+// takes it out of pending.
+func commitInit(id ChainID, initID string) func(*bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		b, err := bucket(tx, bucketInits)
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte(id), []byte(initID)); err != nil {
+			return err
+		}
+		return deletePending(initID)(tx)
+	}
+}
+
+// dropInits deletes the init records of the layers ids and puts their
+// cache IDs in pending until the driver removed them.
+func dropInits(ids []ChainID, initIDs []string) func(*bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		b, err := bucket(tx, bucketInits)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := b.Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		return addPending(initIDs...)(tx)
 	}
 }
 
@@ -211,12 +263,13 @@ func uncommitMount(name string, rec mountRecord) func(*bolt.Tx) error {
 type snapshot struct {
 	layers  map[ChainID]layerRecord
 	mounts  map[string]mountRecord
+	inits   map[ChainID]string
 	pending []string
 	corrupt []string // keys of layers whose record does not parse
 }
 
 func loadSnapshot(db *bolt.DB) (*snapshot, error) {
-	snap := &snapshot{layers: map[ChainID]layerRecord{}, mounts: map[string]mountRecord{}}
+	snap := &snapshot{layers: map[ChainID]layerRecord{}, mounts: map[string]mountRecord{}, inits: map[ChainID]string{}}
 	err := db.View(func(tx *bolt.Tx) error {
 		lb, err := bucket(tx, bucketLayers)
 		if err != nil {
@@ -243,6 +296,16 @@ func loadSnapshot(db *bolt.DB) (*snapshot, error) {
 				return fmt.Errorf("read-write layer %q: corrupt record: %w", k, err)
 			}
 			snap.mounts[string(k)] = rec
+			return nil
+		}); err != nil {
+			return err
+		}
+		ib, err := bucket(tx, bucketInits)
+		if err != nil {
+			return err
+		}
+		if err := ib.ForEach(func(k, v []byte) error {
+			snap.inits[ChainID(k)] = string(v)
 			return nil
 		}); err != nil {
 			return err

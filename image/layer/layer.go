@@ -103,6 +103,10 @@ type roLayer struct {
 	diffSize       int64
 
 	refs int // guarded by store.mu
+	// init is the cache ID of the init layer shared by the read-write
+	// layers above (RWLayerOptions.Init), "" until the first; guarded by
+	// store.mu.
+	init string
 }
 
 func (l *roLayer) ChainID() ChainID { return l.chainID }

@@ -395,7 +395,7 @@ func TestCrashLeftoversRemovedAtStart(t *testing.T) {
 	// An interrupted removal: record deleted, driver layer still there.
 	gone := mustRegister(t, s, chainTars(t)[1], kept.ChainID())
 	gl := gone.(*layerRef).roLayer
-	if err := s.commit.Update(uncommitLayer(gl.chainID, gl.cacheID)); err != nil {
+	if err := s.commit.Update(uncommitLayer(gl.chainID, gl.cacheID, "")); err != nil {
 		t.Fatal(err)
 	}
 	// A stray file in tars/.

@@ -66,6 +66,21 @@ func (r *rwLayer) base() string {
 	return cacheIDOf(r.parent)
 }
 
+// ownInit is the init layer that goes with r: "" when r has none or
+// shares its parent's.
+func (r *rwLayer) ownInit() string {
+	if r.rec.InitID == "" || r.parent == nil {
+		return r.rec.InitID
+	}
+	r.store.mu.Lock()
+	shared := r.parent.init
+	r.store.mu.Unlock()
+	if r.rec.InitID == shared {
+		return ""
+	}
+	return r.rec.InitID
+}
+
 func (r *rwLayer) Mount() (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -119,11 +134,15 @@ func (r *rwLayer) Size() (int64, error) {
 
 // RWLayerOptions are a read-write layer's options.
 type RWLayerOptions struct {
-	// Init, if set, makes an init layer between the parent and the
+	// Init, if set, puts an init layer between the parent and the
 	// read-write layer: it is called with the init layer's mounted root to
-	// write the per-container files, and a failing Init fails the create.
-	// The init layer is mounted ephemeral for it (see Ephemeral): a crash
-	// can only lose empty placeholders that the runtime makes again.
+	// write the per-container placeholders, and a failing Init fails the
+	// create. The init layer above a parent is made once, by the first
+	// create that asks for one, and shared by every read-write layer on
+	// that parent until the parent is removed (a container from scratch
+	// gets its own): Init must write the same files every time. It is
+	// mounted ephemeral for Init (see Ephemeral): a crash can only lose
+	// empty placeholders that the runtime makes again.
 	Init func(root string) error
 	// Ephemeral marks a layer whose content need not survive a crash (a
 	// `run --rm` container's): drivers that can mount it without syncs
@@ -171,38 +190,39 @@ func (s *Store) createRW(name string, p *roLayer, o RWLayerOptions) (*rwLayer, e
 	if p != nil {
 		rec.Parent = p.chainID
 	}
+	below := cacheIDOf(p)
+	var ownInit string // the init layer of a container from scratch
 	if o.Init != nil {
-		rec.InitID = rec.MountID + "-init"
+		if p != nil {
+			id, err := s.sharedInit(p, o.Init)
+			if err != nil {
+				return nil, err
+			}
+			rec.InitID = id
+		} else {
+			rec.InitID = rec.MountID + "-init"
+			ownInit = rec.InitID
+		}
 	}
-	if err := s.commit.Update(addPending(rec.MountID, rec.InitID)); err != nil {
+	if err := s.commit.Update(addPending(rec.MountID, ownInit)); err != nil {
 		return nil, fmt.Errorf("recording pending layer: %w", err)
 	}
 	fail := func(err error) (*rwLayer, error) {
-		s.removeDriverLayers(rec.MountID, rec.InitID)
+		s.removeDriverLayers(rec.MountID, ownInit)
 		return nil, err
 	}
-	below := cacheIDOf(p)
-	if o.Init != nil {
-		if err := s.driver.CreateReadWrite(rec.InitID, below); err != nil {
-			return fail(fmt.Errorf("creating init layer: %w", err))
+	if ownInit != "" {
+		if err := s.makeInit(ownInit, below, o.Init); err != nil {
+			return fail(err)
 		}
-		dir, err := s.get(rec.InitID, true)
-		if err != nil {
-			return fail(fmt.Errorf("mounting init layer: %w", err))
-		}
-		err = o.Init(dir)
-		if perr := s.driver.Put(rec.InitID); err == nil && perr != nil {
-			err = fmt.Errorf("unmounting init layer: %w", perr)
-		}
-		if err != nil {
-			return fail(fmt.Errorf("initializing layer: %w", err))
-		}
+	}
+	if rec.InitID != "" {
 		below = rec.InitID
 	}
 	if err := s.driver.CreateReadWrite(rec.MountID, below); err != nil {
 		return fail(err)
 	}
-	if err := s.commit.Update(commitMount(name, rec)); err != nil {
+	if err := s.commit.Update(commitMount(name, rec, rec.MountID, ownInit)); err != nil {
 		return fail(fmt.Errorf("recording read-write layer: %w", err))
 	}
 	r := &rwLayer{store: s, name: name, rec: rec, parent: p}
@@ -210,6 +230,54 @@ func (s *Store) createRW(name string, p *roLayer, o RWLayerOptions) (*rwLayer, e
 	s.mounts[name] = r
 	s.mu.Unlock()
 	return r, nil
+}
+
+// sharedInit returns the init layer above p, making it first if p has
+// none. The caller holds a reference on p, so p is not removed meanwhile.
+func (s *Store) sharedInit(p *roLayer, init func(string) error) (string, error) {
+	s.chainLocks.Lock(string(p.chainID))
+	defer s.chainLocks.Unlock(string(p.chainID))
+	s.mu.Lock()
+	id := p.init
+	s.mu.Unlock()
+	if id != "" {
+		return id, nil
+	}
+	id = randomID() + "-init"
+	if err := s.commit.Update(addPending(id)); err != nil {
+		return "", fmt.Errorf("recording pending init layer: %w", err)
+	}
+	if err := s.makeInit(id, p.cacheID, init); err != nil {
+		s.removeDriverLayers(id)
+		return "", err
+	}
+	if err := s.commit.Update(commitInit(p.chainID, id)); err != nil {
+		s.removeDriverLayers(id)
+		return "", fmt.Errorf("recording init layer: %w", err)
+	}
+	s.mu.Lock()
+	p.init = id
+	s.mu.Unlock()
+	return id, nil
+}
+
+// makeInit creates the driver layer id on below and runs init in it.
+func (s *Store) makeInit(id, below string, init func(string) error) error {
+	if err := s.driver.CreateReadWrite(id, below); err != nil {
+		return fmt.Errorf("creating init layer: %w", err)
+	}
+	dir, err := s.get(id, true)
+	if err != nil {
+		return fmt.Errorf("mounting init layer: %w", err)
+	}
+	err = init(dir)
+	if perr := s.driver.Put(id); err == nil && perr != nil {
+		err = fmt.Errorf("unmounting init layer: %w", perr)
+	}
+	if err != nil {
+		return fmt.Errorf("initializing layer: %w", err)
+	}
+	return nil
 }
 
 // GetRWLayer returns the read-write layer name. It takes no reference:
@@ -259,7 +327,8 @@ func (s *Store) ReleaseRWLayer(rw RWLayer) ([]Metadata, error) {
 	r.removed = true
 	r.mu.Unlock()
 
-	if err := s.commit.Update(uncommitMount(r.name, r.rec)); err != nil {
+	ownInit := r.ownInit()
+	if err := s.commit.Update(uncommitMount(r.name, r.rec.MountID, ownInit)); err != nil {
 		r.mu.Lock()
 		r.removed = false
 		r.mu.Unlock()
@@ -270,7 +339,7 @@ func (s *Store) ReleaseRWLayer(rw RWLayer) ([]Metadata, error) {
 		delete(s.mounts, r.name)
 	}
 	s.mu.Unlock()
-	err := s.removeDriverLayers(r.rec.MountID, r.rec.InitID)
+	err := s.removeDriverLayers(r.rec.MountID, ownInit)
 	if err != nil {
 		err = fmt.Errorf("release read-write layer %s: %w", r.name, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-engine/berth/graphdriver"
 	"github.com/berth-engine/berth/graphdriver/vfs"
@@ -258,6 +259,172 @@ func (d *recordingDriver) GetEphemeral(id string) (string, error) {
 	return d.Get(id)
 }
 
+// TestRWLayerSharedInit: the read-write layers on a parent share one init
+// layer, made by the first create and kept across restarts until the
+// parent is removed; a container from scratch, and a layer recorded with
+// an init layer of its own (earlier versions), keep theirs.
+func TestRWLayerSharedInit(t *testing.T) {
+	h := newHarness(t)
+	s := h.open(t)
+	base := mustRegister(t, s, chainTars(t)[0], "")
+	inits := 0
+	countingInit := func(root string) error {
+		inits++
+		return writeInit(root)
+	}
+	initOf := func(rw RWLayer) string { return rw.(*rwLayer).rec.InitID }
+	a, err := s.CreateRWLayer("a", base.ChainID(), RWLayerOptions{Init: countingInit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.CreateRWLayer("b", base.ChainID(), RWLayerOptions{Init: countingInit, Ephemeral: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := initOf(a)
+	if inits != 1 || shared == "" || initOf(b) != shared {
+		t.Fatalf("Init ran %d times, init layers %q and %q: want one, shared", inits, shared, initOf(b))
+	}
+	// A container's writes stay its own.
+	dir, err := a.Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "etc", "hostname"), []byte("a\n"), 0o644)
+	a.Unmount()
+	dir, err = b.Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "etc", "hostname")); string(got) != "hostname\n" {
+		t.Errorf("b sees etc/hostname %q, want the init layer's", got)
+	}
+	b.Unmount()
+	if _, err := s.ReleaseRWLayer(a); err != nil {
+		t.Fatal(err)
+	}
+	if !s.driver.Exists(shared) {
+		t.Fatal("the shared init layer went with the first read-write layer released")
+	}
+
+	// An init layer of its own, as earlier versions recorded them.
+	legacy := mountRecord{MountID: randomID(), Parent: base.ChainID(), Created: time.Now()}
+	legacy.InitID = legacy.MountID + "-init"
+	if err := s.makeInit(legacy.InitID, base.(*layerRef).cacheID, writeInit); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.driver.CreateReadWrite(legacy.MountID, legacy.InitID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.commit.Update(commitMount("legacy", legacy)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	// After a restart the next container takes the same init layer.
+	s = h.open(t)
+	held, err := s.Get(base.ChainID()) // as the image store would
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.CreateRWLayer("c", base.ChainID(), RWLayerOptions{Init: countingInit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inits != 1 || initOf(c) != shared {
+		t.Errorf("after a restart: Init ran %d times, init layer %q, want %q", inits, initOf(c), shared)
+	}
+	scratch, err := s.CreateRWLayer("scratch", "", RWLayerOptions{Init: countingInit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := scratch.(*rwLayer).rec.MountID + "-init"; initOf(scratch) != want {
+		t.Errorf("scratch init layer %q, want its own %q", initOf(scratch), want)
+	}
+	for _, name := range []string{"legacy", "scratch"} {
+		rw, err := s.GetRWLayer(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		own := initOf(rw)
+		if _, err := s.ReleaseRWLayer(rw); err != nil {
+			t.Fatal(err)
+		}
+		if s.driver.Exists(own) {
+			t.Errorf("%s: its own init layer %s stayed", name, own)
+		}
+	}
+	if !s.driver.Exists(shared) {
+		t.Fatal("the shared init layer went with a layer of its own")
+	}
+
+	// Gone with the parent, once nothing holds it.
+	for _, name := range []string{"b", "c"} {
+		rw, err := s.GetRWLayer(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.ReleaseRWLayer(rw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !s.driver.Exists(shared) {
+		t.Fatal("the shared init layer went before its parent")
+	}
+	if rm, err := s.Release(held); err != nil || len(rm) != 1 {
+		t.Fatalf("releasing the parent: %v, %v", rm, err)
+	}
+	if got := h.driverDirs(t); len(got) != 0 {
+		t.Errorf("driver dirs after the parent's removal: %v, want none", got)
+	}
+	if got := pendingKeys(t, s); len(got) != 0 {
+		t.Errorf("pending: %v", got)
+	}
+	snap, err := loadSnapshot(s.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.inits) != 0 {
+		t.Errorf("init records left: %v", snap.inits)
+	}
+}
+
+// TestRWLayerSharedInitLost: an init layer the driver lost is forgotten at
+// start, and the next container makes a new one.
+func TestRWLayerSharedInitLost(t *testing.T) {
+	h := newHarness(t)
+	s := h.open(t)
+	base := mustRegister(t, s, chainTars(t)[0], "")
+	rw, err := s.CreateRWLayer("a", base.ChainID(), RWLayerOptions{Init: writeInit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := rw.(*rwLayer).rec.InitID
+	if _, err := s.ReleaseRWLayer(rw); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := os.RemoveAll(filepath.Join(h.vfsRoot(), "dir", lost)); err != nil {
+		t.Fatal(err)
+	}
+	s = h.open(t)
+	rw, err = s.CreateRWLayer("b", base.ChainID(), RWLayerOptions{Init: writeInit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := rw.(*rwLayer).rec.InitID; id == lost || !s.driver.Exists(id) {
+		t.Errorf("init layer after the loss: %q (lost %q)", id, lost)
+	}
+	dir, err := rw.Mount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rw.Unmount()
+	if _, err := os.Stat(filepath.Join(dir, "etc", "hosts")); err != nil {
+		t.Error(err)
+	}
+}
+
 // TestRWLayerEphemeral: the init layer is always mounted ephemeral for its
 // init; a read-write layer is when created Ephemeral, also after a restart.
 func TestRWLayerEphemeral(t *testing.T) {
@@ -285,8 +452,8 @@ func TestRWLayerEphemeral(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.ephemeral) != 2 || !strings.HasSuffix(d.ephemeral[0], "-init") || !strings.HasSuffix(d.ephemeral[1], "-init") {
-		t.Fatalf("ephemeral mounts at create: %v, want the two init layers", d.ephemeral)
+	if len(d.ephemeral) != 1 || !strings.HasSuffix(d.ephemeral[0], "-init") {
+		t.Fatalf("ephemeral mounts at create: %v, want the (shared) init layer", d.ephemeral)
 	}
 	for _, rw := range []RWLayer{rm, kept} {
 		if _, err := rw.Mount(); err != nil {
@@ -294,7 +461,7 @@ func TestRWLayerEphemeral(t *testing.T) {
 		}
 		rw.Unmount()
 	}
-	if len(d.ephemeral) != 3 {
+	if len(d.ephemeral) != 2 {
 		t.Fatalf("ephemeral mounts: %v, want rm's read-write layer added", d.ephemeral)
 	}
 	s.Close()

@@ -170,6 +170,25 @@ func (s *Store) load() error {
 		snap.pending = append(snap.pending, dropCache...)
 	}
 
+	// Shared init layers: dropped with their layer, or when the driver
+	// lost them (the next container makes a new one).
+	var dropInitIDs []ChainID
+	var dropInitCache []string
+	for id, initID := range snap.inits {
+		if l := s.layers[id]; l != nil && s.driver.Exists(initID) {
+			l.init = initID
+			continue
+		}
+		dropInitIDs = append(dropInitIDs, id)
+		dropInitCache = append(dropInitCache, initID)
+	}
+	if len(dropInitIDs) > 0 {
+		if err := s.db.Update(dropInits(dropInitIDs, dropInitCache)); err != nil {
+			return fmt.Errorf("dropping unusable init layer records: %w", err)
+		}
+		snap.pending = append(snap.pending, dropInitCache...)
+	}
+
 	for name, rec := range snap.mounts {
 		var parent *roLayer
 		if rec.Parent != "" {
@@ -491,12 +510,15 @@ func (s *Store) release(l *roLayer) ([]Metadata, error) {
 func (s *Store) deleteLayer(l *roLayer) error {
 	s.chainLocks.Lock(string(l.chainID))
 	defer s.chainLocks.Unlock(string(l.chainID))
-	if err := s.commit.Update(uncommitLayer(l.chainID, l.cacheID)); err != nil {
+	s.mu.Lock()
+	initID := l.init
+	s.mu.Unlock()
+	if err := s.commit.Update(uncommitLayer(l.chainID, l.cacheID, initID)); err != nil {
 		s.log.WithField("layer", l.chainID).WithError(err).Error("deleting layer record; the layer returns at next start and is collected then")
 		return fmt.Errorf("removing layer %s: %w", l.chainID, err)
 	}
 	s.log.WithField("layer", l.chainID).Debug("removing layer")
-	if err := s.removeDriverLayers(l.cacheID); err != nil {
+	if err := s.removeDriverLayers(initID, l.cacheID); err != nil {
 		return fmt.Errorf("removing layer %s: %w", l.chainID, err)
 	}
 	return nil
