@@ -93,6 +93,25 @@ func TestContainerCgroup2(t *testing.T) {
 			t.Errorf("controller %s available: %v, but the warning %q is in stderr: %v\n%s", ctl, has, warning, !has, r.stderr)
 		}
 	}
+	// Where the hierarchy has the controllers (a v2 host), the limits are
+	// in the container's cgroup files.
+	limits := map[string][]string{
+		"memory": {"-m", "64m", "memory.max", "67108864"},
+		"pids":   {"--pids-limit", "10", "pids.max", "10"},
+		"cpu":    {"--cpus", "0.5", "cpu.max", "50000 100000"},
+	}
+	for ctl, l := range limits {
+		if !slices.Contains(controllers, ctl) {
+			continue
+		}
+		name := "cg2-" + ctl
+		docker.ok("run", "-d", "--name", name, l[0], l[1], "busybox", "sleep", "300")
+		cid := docker.out("inspect", "-f", "{{.Id}}", name)
+		if b, err := os.ReadFile(root + parent + "/" + cid + "/" + l[2]); err != nil || strings.TrimSpace(string(b)) != l[3] {
+			t.Errorf("%s %s: %s is %q (%v), want %q", l[0], l[1], l[2], b, err, l[3])
+		}
+		docker.ok("rm", "-f", name)
+	}
 	if !slices.Contains(controllers, "cpu") {
 		docker.fail(125, "NanoCPUs can not be set, as your kernel does not support CPU CFS scheduler or the cgroup is not mounted", "run", "--rm", "--cpus", "0.5", "busybox", "true")
 	}
