@@ -313,6 +313,13 @@ func (d *Daemon) removeClaimed(c *container.Container, removeVolumes bool) error
 		c.Unlock()
 		return conflictf("cannot remove a running container %s", c.ID)
 	}
+	// docker cp or export holds the filesystem: the layer could not go
+	// after the record.
+	if rw, err := d.layerOf(c); err == nil && rw.Mounted() {
+		c.ReleaseRemoval()
+		c.Unlock()
+		return conflictf("cannot remove container %s: its filesystem is in use (docker cp or export): try again once that ends", c.ID)
+	}
 	if !c.State.Removing {
 		c.State.Removing = true
 		d.saveLocked(c)

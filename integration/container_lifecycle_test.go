@@ -1003,6 +1003,24 @@ func TestContainerLifecycleRemove(t *testing.T) {
 	}
 	l.expectNoLeaks("after rm -f of --rm containers")
 
+	// rm while an export holds the container's filesystem: 409, and the
+	// container stays whole; rm works once the export ends.
+	l.createContainer("exported", map[string]any{"Image": "busybox", "Cmd": []string{"true"}})
+	req, _ := http.NewRequest(http.MethodGet, "http://berth/containers/exported/export", nil)
+	export, err := l.d.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectError(t, l.d.do(http.MethodDelete, "/containers/exported", nil), http.StatusConflict, "its filesystem is in use", "DELETE during an export")
+	if s := l.status("exported"); s != "created" {
+		t.Fatalf("after the refused rm: status %q, want created", s)
+	}
+	export.Body.Close()
+	waitFor(t, 10*time.Second, "rm after the export", func() bool {
+		return l.d.do(http.MethodDelete, "/containers/exported", nil).status == http.StatusNoContent
+	})
+	l.expectNoLeaks("after rm of the exported container")
+
 	// rm -v removes anonymous volumes and frees their quota slots; rm
 	// without -v keeps them.
 	l.runDetached("--name", "anon", "-v", "/data", "busybox", "sleep", "1000")

@@ -26,6 +26,9 @@ type RWLayer interface {
 	Mount() (string, error)
 	// Unmount releases one Mount; it does nothing if none is held.
 	Unmount() error
+	// Mounted reports whether a Mount is held (ReleaseRWLayer refuses the
+	// layer then).
+	Mounted() bool
 	// Changes lists what the container changed (against the init layer).
 	Changes() ([]archive.Change, error)
 	// TarStream is the container's changes as an uncompressed layer tar,
@@ -93,6 +96,12 @@ func (r *rwLayer) Mount() (string, error) {
 	}
 	r.mounts++
 	return dir, nil
+}
+
+func (r *rwLayer) Mounted() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mounts > 0
 }
 
 func (r *rwLayer) Unmount() error {
