@@ -242,23 +242,6 @@ func commitInit(id ChainID, initID string) func(*bolt.Tx) error {
 	}
 }
 
-// dropInits deletes the init records of the layers ids and puts their
-// cache IDs in pending until the driver removed them.
-func dropInits(ids []ChainID, initIDs []string) func(*bolt.Tx) error {
-	return func(tx *bolt.Tx) error {
-		b, err := bucket(tx, bucketInits)
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if err := b.Delete([]byte(id)); err != nil {
-				return err
-			}
-		}
-		return addPending(initIDs...)(tx)
-	}
-}
-
 // snapshot is everything the db holds, read at start.
 type snapshot struct {
 	layers  map[ChainID]layerRecord
@@ -322,12 +305,13 @@ func loadSnapshot(db *bolt.DB) (*snapshot, error) {
 	return snap, err
 }
 
-// dropLayers deletes records found unusable at start (corrupt, driver layer
-// or parent missing) and puts their cache IDs in pending, so that the
-// pending sweep removes what is left of them.
-func dropLayers(ids []ChainID, cacheIDs []string) func(*bolt.Tx) error {
+// dropRecords deletes the records ids of the bucket name (layers, inits)
+// found unusable at start (corrupt, driver layer or parent missing) and
+// puts their cache IDs in pending, so that the pending sweep removes what
+// is left of them.
+func dropRecords(name []byte, ids []ChainID, cacheIDs []string) func(*bolt.Tx) error {
 	return func(tx *bolt.Tx) error {
-		b, err := bucket(tx, bucketLayers)
+		b, err := bucket(tx, name)
 		if err != nil {
 			return err
 		}

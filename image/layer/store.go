@@ -164,7 +164,7 @@ func (s *Store) load() error {
 		build(id, 0)
 	}
 	if len(dropIDs) > 0 {
-		if err := s.db.Update(dropLayers(dropIDs, dropCache)); err != nil {
+		if err := s.db.Update(dropRecords(bucketLayers, dropIDs, dropCache)); err != nil {
 			return fmt.Errorf("dropping unusable layer records: %w", err)
 		}
 		snap.pending = append(snap.pending, dropCache...)
@@ -183,7 +183,7 @@ func (s *Store) load() error {
 		dropInitCache = append(dropInitCache, initID)
 	}
 	if len(dropInitIDs) > 0 {
-		if err := s.db.Update(dropInits(dropInitIDs, dropInitCache)); err != nil {
+		if err := s.db.Update(dropRecords(bucketInits, dropInitIDs, dropInitCache)); err != nil {
 			return fmt.Errorf("dropping unusable init layer records: %w", err)
 		}
 		snap.pending = append(snap.pending, dropInitCache...)
