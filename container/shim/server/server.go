@@ -60,6 +60,7 @@ type server struct {
 	stdin       io.WriteCloser // nil without OpenStdin (or once closed)
 	exit        *shim.Exit
 	exited      chan struct{}
+	recorded    chan struct{} // closed once exit.json is written
 	execs       map[string]*execProc
 	deleting    bool
 	resources   *specs.LinuxResources // current resources for Update
@@ -162,11 +163,12 @@ func newServer(stateDir string) (_ *server, retErr error) {
 		return nil, err
 	}
 	s := &server{
-		opts:   o,
-		exited: make(chan struct{}),
-		execs:  make(map[string]*execProc),
-		done:   make(chan struct{}),
-		out:    newBroadcaster(),
+		opts:     o,
+		exited:   make(chan struct{}),
+		recorded: make(chan struct{}),
+		execs:    make(map[string]*execProc),
+		done:     make(chan struct{}),
+		out:      newBroadcaster(),
 	}
 	if s.l, err = shim.Listen(stateDir); err != nil {
 		return nil, err
@@ -405,8 +407,8 @@ func (s *server) startPumps() {
 	}
 }
 
-// waitInit waits for the init to exit, drains its output, records the exit
-// (exit.json) and answers waiters. The shim then waits for Delete.
+// waitInit waits for the init to exit, drains its output, answers waiters
+// and records the exit (exit.json). The shim then waits for Delete.
 func (s *server) waitInit() {
 	ps, err := s.init.Wait()
 	code := exitCode(ps, err)
@@ -430,11 +432,6 @@ func (s *server) waitInit() {
 		}
 	}
 	e := &shim.Exit{Code: code, OOMKilled: oomKilled(s.cgroupPaths), At: at}
-	if b, err := json.Marshal(e); err == nil {
-		if err := shim.WriteFileAtomic(filepath.Join(s.opts.StateDir, shim.ExitFile), b, 0o644); err != nil {
-			fmt.Fprintf(os.Stderr, "berth-shim: %s: %v\n", shim.ExitFile, err)
-		}
-	}
 	s.mu.Lock()
 	s.exit = e
 	if s.stdin != nil {
@@ -444,6 +441,15 @@ func (s *server) waitInit() {
 	close(s.exited)
 	s.mu.Unlock()
 	s.out.close()
+	// After the waiters: the file is for a berthd that finds this shim
+	// gone, and this shim keeps the exit until Delete (which waits for
+	// the file, to remove the state dir).
+	if b, err := json.Marshal(e); err == nil {
+		if err := shim.WriteFileAtomic(filepath.Join(s.opts.StateDir, shim.ExitFile), b, 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "berth-shim: %s: %v\n", shim.ExitFile, err)
+		}
+	}
+	close(s.recorded)
 }
 
 func (s *server) killAll() {
@@ -822,6 +828,7 @@ func (s *server) delete(c *net.UnixConn) {
 	s.deleting = true
 	e := *s.exit
 	s.mu.Unlock()
+	<-s.recorded
 
 	if err := s.ctr.Destroy(); err != nil {
 		fmt.Fprintf(os.Stderr, "berth-shim: destroy: %v\n", err)
