@@ -206,7 +206,9 @@ type Controller struct {
 	fw    rules
 	ports *portmap.Allocator
 	table *dns.Table
-	proxy bool
+	// startProxy starts a published port's userland proxy
+	// (portmap.StartProxy); nil when the proxy is off.
+	startProxy func(proto string, hostIP netip.Addr, hostPort uint16, containerIP netip.Addr, containerPort uint16) (io.Closer, error)
 
 	mu        sync.Mutex
 	networks  map[string]*Network // by ID
@@ -237,7 +239,11 @@ func New(cfg Config) (_ *Controller, retErr error) {
 		networks:  map[string]*Network{},
 		endpoints: map[epKey]*epState{},
 		resolvers: map[string]*dns.Resolver{},
-		proxy:     !cfg.NoUserlandProxy && !foreignNS(cfg.Netns),
+	}
+	if !cfg.NoUserlandProxy && !foreignNS(cfg.Netns) {
+		c.startProxy = func(proto string, hostIP netip.Addr, hostPort uint16, containerIP netip.Addr, containerPort uint16) (io.Closer, error) {
+			return portmap.StartProxy(proto, hostIP, hostPort, containerIP, containerPort)
+		}
 	}
 	defer func() {
 		if retErr != nil {

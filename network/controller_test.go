@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/netip"
@@ -30,6 +31,7 @@ import (
 	"github.com/berth-engine/berth/internal/netnstest"
 	"github.com/berth-engine/berth/network/firewall"
 	"github.com/berth-engine/berth/network/ipam"
+	"github.com/berth-engine/berth/network/portmap"
 )
 
 // env is a test's "host": a scratch namespace the Controller programs and
@@ -738,6 +740,48 @@ func TestPortMappingProxy(t *testing.T) {
 	if ep2.Ports[0].HostPort != first {
 		t.Fatalf("ports %+v", ep2.Ports)
 	}
+
+	// An ephemeral port that another process binds between the
+	// allocator's probe and the proxy's bind (made here by the proxy
+	// failing twice as a taken port fails): publish takes the next one, and
+	// the two it gave up are free again.
+	start := c.startProxy
+	var gaveUp []uint16
+	c.startProxy = func(proto string, hostIP netip.Addr, hostPort uint16, ip netip.Addr, port uint16) (io.Closer, error) {
+		if len(gaveUp) < 2 {
+			gaveUp = append(gaveUp, hostPort)
+			return nil, fmt.Errorf("Bind for %s:%d failed: %w", hostIP, hostPort, portmap.ErrPortInUse)
+		}
+		return start(proto, hostIP, hostPort, ip, port)
+	}
+	ns3 := netnstest.New(t)
+	ep3 := connect(t, c, "app", cid(3), "retried", ns3, func(cfg *EndpointConfig) {
+		cfg.Ports = []PortBinding{{Proto: "tcp", HostIP: loopback, ContainerPort: 80}}
+	})
+	if len(gaveUp) != 2 || len(ep3.Ports) != 1 || slices.Contains(gaveUp, ep3.Ports[0].HostPort) {
+		t.Fatalf("gave up %v, published %+v", gaveUp, ep3.Ports)
+	}
+	listenIn(t, ns3, ":80", "on the third port")
+	retried := net.JoinHostPort("127.0.0.1", fmt.Sprint(ep3.Ports[0].HostPort))
+	if conn, err := net.DialTimeout("tcp4", retried, 3*time.Second); err != nil {
+		t.Fatal(err)
+	} else if got, err := readAll(conn); err != nil || got != "on the third port" {
+		t.Fatalf("curl %s: %q %v", retried, got, err)
+	}
+	for _, p := range gaveUp {
+		if _, err := c.ports.Allocate("tcp", loopback, p); err != nil {
+			t.Errorf("port %d given up is still held: %v", p, err)
+		}
+		c.ports.Release("tcp", loopback, p)
+	}
+	// A host port asked for is not swapped for another.
+	gaveUp = nil
+	_, err = c.Connect(context.Background(), "app", EndpointConfig{ContainerID: cid(4), Name: "fixed", NsPath: netnstest.New(t).Path,
+		Ports: []PortBinding{{Proto: "tcp", HostIP: loopback, HostPort: first + 1, ContainerPort: 80}}})
+	if !errors.Is(err, portmap.ErrPortInUse) || len(gaveUp) != 1 {
+		t.Fatalf("a fixed port the proxy cannot bind: %v after %d tries", err, len(gaveUp))
+	}
+	c.startProxy = start
 
 	if err := c.Close(); err != nil {
 		t.Fatal(err)

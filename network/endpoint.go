@@ -175,6 +175,12 @@ type published struct {
 	proxy   io.Closer   // nil when the proxy is off
 }
 
+// ephemeralAttempts bounds how many host ports publish tries for a binding
+// without one, as dockerd does: the allocator's probe finds a port free,
+// but another process (an outgoing connection's source port, in the same
+// range) may bind it before the proxy does.
+const ephemeralAttempts = 10
+
 // publish reserves the host port of pb (an ephemeral one if 0), installs
 // its DNAT and starts its proxy; the returned func undoes all of it (it is
 // also what Disconnect runs, through unpublish).
@@ -189,6 +195,16 @@ func (c *Controller) publish(n *Network, ip netip.Addr, pb PortBinding) (publish
 	if pb.ContainerPort == 0 {
 		return published{}, nil, errorf(ErrInvalid, "invalid container port 0")
 	}
+	for attempt := 1; ; attempt++ {
+		pub, undo, err := c.publishOnce(n, ip, pb)
+		if err == nil || pb.HostPort != 0 || attempt == ephemeralAttempts || !errors.Is(err, portmap.ErrPortInUse) {
+			return pub, undo, err
+		}
+	}
+}
+
+// publishOnce is publish with pb normalized: one host port, one try.
+func (c *Controller) publishOnce(n *Network, ip netip.Addr, pb PortBinding) (published, func(), error) {
 	var port uint16
 	err := c.inHostNS(func() (err error) {
 		if pb.HostPortEnd > pb.HostPort && pb.HostPort != 0 {
@@ -208,9 +224,9 @@ func (c *Controller) publish(n *Network, ip netip.Addr, pb PortBinding) (publish
 		return published{}, nil, err
 	}
 	var proxy io.Closer
-	if c.proxy {
+	if c.startProxy != nil {
 		err = c.inHostNS(func() (err error) {
-			proxy, err = portmap.StartProxy(pb.Proto, pb.HostIP, port, ip, pb.ContainerPort)
+			proxy, err = c.startProxy(pb.Proto, pb.HostIP, port, ip, pb.ContainerPort)
 			return err
 		})
 		if err != nil {
