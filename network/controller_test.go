@@ -774,6 +774,14 @@ func TestPortMappingProxy(t *testing.T) {
 		}
 		c.ports.Release("tcp", loopback, p)
 	}
+	// So does a binding with a range of host ports.
+	gaveUp = nil
+	ep5 := connect(t, c, "app", cid(5), "ranged", netnstest.New(t), func(cfg *EndpointConfig) {
+		cfg.Ports = []PortBinding{{Proto: "tcp", HostIP: loopback, HostPort: first + 2, HostPortEnd: first + 5, ContainerPort: 80}}
+	})
+	if p := ep5.Ports[0].HostPort; len(gaveUp) != 2 || p < first+2 || p > first+5 {
+		t.Fatalf("a range after two taken ports: gave up %v, published %+v", gaveUp, ep5.Ports)
+	}
 	// A host port asked for is not swapped for another.
 	gaveUp = nil
 	_, err = c.Connect(context.Background(), "app", EndpointConfig{ContainerID: cid(4), Name: "fixed", NsPath: netnstest.New(t).Path,

@@ -176,9 +176,10 @@ type published struct {
 }
 
 // ephemeralAttempts bounds how many host ports publish tries for a binding
-// without one, as dockerd does: the allocator's probe finds a port free,
-// but another process (an outgoing connection's source port, in the same
-// range) may bind it before the proxy does.
+// without one (or with a range), as dockerd does: the allocator's probe
+// finds a port free, but another process (another daemon's probe, an
+// outgoing connection's source port in the same range) may bind it before
+// the proxy does.
 const ephemeralAttempts = 10
 
 // publish reserves the host port of pb (an ephemeral one if 0), installs
@@ -197,7 +198,8 @@ func (c *Controller) publish(n *Network, ip netip.Addr, pb PortBinding) (publish
 	}
 	for attempt := 1; ; attempt++ {
 		pub, undo, err := c.publishOnce(n, ip, pb)
-		if err == nil || pb.HostPort != 0 || attempt == ephemeralAttempts || !errors.Is(err, portmap.ErrPortInUse) {
+		chosen := pb.HostPort == 0 || pb.HostPortEnd > pb.HostPort // the allocator chose: it may choose again
+		if err == nil || !chosen || attempt == ephemeralAttempts || !errors.Is(err, portmap.ErrPortInUse) {
 			return pub, undo, err
 		}
 	}
