@@ -315,7 +315,8 @@ func (d *Daemon) removeClaimed(c *container.Container, removeVolumes bool) error
 	}
 	// docker cp or export holds the filesystem: the layer could not go
 	// after the record.
-	if rw, err := d.layerOf(c); err == nil && rw.Mounted() {
+	rw, rwErr := d.layerOf(c)
+	if rwErr == nil && rw.Mounted() {
 		c.ReleaseRemoval()
 		c.Unlock()
 		return conflictf("cannot remove container %s: its filesystem is in use (docker cp or export): try again once that ends", c.ID)
@@ -347,7 +348,7 @@ func (d *Daemon) removeClaimed(c *container.Container, removeVolumes bool) error
 	c.Unlock()
 	d.logContainerEvent(c, eventtypes.ActionDestroy, nil)
 
-	if rw, err := d.layerOf(c); err == nil {
+	if rwErr == nil {
 		if _, err := d.img.layers.ReleaseRWLayer(rw); err != nil {
 			d.log.WithError(err).WithField("container", c.ID).Warn("removing the container's layer; the next start removes what is left")
 		}
