@@ -7,7 +7,6 @@ package integration
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -190,14 +189,7 @@ func TestContainerInitMissing(t *testing.T) {
 	if err != nil {
 		tini, _ = exec.LookPath("docker-init")
 	}
-	initPath := filepath.Join(t.TempDir(), "docker-init")
-	b, err := os.ReadFile(tini)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(initPath, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	initPath := copyExecutable(t, tini, "docker-init")
 	d, docker := newContainerDocker(t, daemonOpts{config: map[string]any{"init-path": initPath}}, false)
 	docker.ok("create", "--name", "early", "--init", "busybox", "true")
 	if err := os.Remove(initPath); err != nil {

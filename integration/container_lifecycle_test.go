@@ -1146,14 +1146,7 @@ func TestContainerLifecycleRunRmStorm(t *testing.T) {
 // container whose start failed (the CLI waits for that removal).
 func TestContainerStartWithoutShim(t *testing.T) {
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "berthd")
-	b, err := os.ReadFile(berthdBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := copyExecutable(t, berthdBin, "berthd")
 	d := startDaemon(t, daemonOpts{bin: bin, path: "/usr/bin:/bin"})
 	docker := newDockerCLI(t, d)
 	loadBusybox(t, docker)

@@ -702,6 +702,20 @@ func quotaMessage(inUse, max int) string {
 }
 
 // waitFor polls cond every 20ms until it holds or timeout passes.
+// copyExecutable copies the program src to a temporary directory of the
+// test, under name, and returns its path (for a test that removes it or
+// runs it from elsewhere). install(1) writes it, not this process: a fork
+// by a parallel test would inherit the file open for writing for a moment,
+// and running the copy would then fail with "text file busy".
+func copyExecutable(t testing.TB, src, name string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), name)
+	if out, err := exec.Command("install", "-m", "0755", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("copying %s: %v: %s", src, err, out)
+	}
+	return dst
+}
+
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
